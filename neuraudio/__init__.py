@@ -1,0 +1,18 @@
+"""neuraudio: neural audio signal processing on one streaming STFT/waveform backend.
+
+    >>> import neuraudio
+    >>> model = neuraudio.load("spectral-gate")
+    >>> audio, rate = neuraudio.read_audio("in.wav", sample_rate=model.sample_rate)
+    >>> y = model.process(audio, threshold_db=-55.0)
+"""
+
+__version__ = "0.1.0"
+
+from neuraudio.api import FileReport, process_file
+from neuraudio.audio import AudioError, audio_info, read_audio, write_audio
+from neuraudio.hub import ModelError, list_models, load
+
+__all__ = [
+    "AudioError", "FileReport", "ModelError", "audio_info", "list_models", "load", "process_file", "read_audio",
+    "write_audio", "__version__",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from neuraudio.cli import main
+
+sys.exit(main())

@@ -1,0 +1,173 @@
+"""The ``neuraudio`` command: a thin shell over the public API.
+
+Every command follows the same conventions: errors are one sentence on stderr and exit status 1 (2 for a usage
+error), a failed run leaves no partial output file, progress bars appear on work longer than a second unless
+``--quiet`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+import neuraudio
+from neuraudio.audio import AudioError, audio_info, measure_levels
+from neuraudio.hub import ModelError
+
+
+class CLIError(Exception):
+    """A user-facing failure of a command."""
+
+
+def _progress(total: int, quiet: bool, desc: str, unit: str = "s", scale: float = 1.0):
+    """A tqdm bar (shown only after one second) updated with absolute counts; a no-op when quiet."""
+    if quiet:
+        return None, lambda done: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=round(total / scale, 2), desc=desc, unit=unit, delay=1.0, leave=False, file=sys.stderr,
+               bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} {unit} [{elapsed}<{remaining}]")
+
+    def update(done: int) -> None:
+        bar.update(round(done / scale, 2) - bar.n)
+
+    return bar, update
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise CLIError("--device cuda was asked for but no CUDA GPU is available.")
+    return name
+
+
+def cmd_info(args) -> None:
+    for path in args.files:
+        info = audio_info(path)
+        bar, update = _progress(info.frames, args.quiet, path, scale=info.sample_rate)
+        try:
+            levels = measure_levels(path, progress=update)
+        finally:
+            if bar:
+                bar.close()
+        row = {
+            "path": path, "format": info.format, "subtype": info.subtype, "sample_rate": info.sample_rate,
+            "channels": info.channels, "duration_s": round(info.duration, 6),
+            "peak_dbfs": round(levels.peak_dbfs, 2), "rms_dbfs": round(levels.rms_dbfs, 2),
+            "floor_dbfs": round(levels.floor_dbfs, 2),
+        }
+        if args.json:
+            print(json.dumps(row))
+        else:
+            print(f"{path}: {info.format}/{info.subtype}, {info.sample_rate} Hz, {info.channels} ch, "
+                  f"{info.duration:.3f} s, peak {row['peak_dbfs']:.2f} dBFS, RMS {row['rms_dbfs']:.2f} dBFS, "
+                  f"noise floor {row['floor_dbfs']:.2f} dBFS")
+
+
+def cmd_models(args) -> None:
+    rows = neuraudio.list_models()
+    if args.json:
+        print(json.dumps(rows))
+        return
+    for row in rows:
+        print(f"{row['name']}  [{row['task']}]  {row['sample_rate']} Hz, latency {row['latency']} samples "
+              f"({row['stream_latency']} streaming at any block size)")
+        print(f"    {row['summary']}")
+        for name, k in row["knobs"].items():
+            print(f"    {name:14s} {k['minimum']:g}..{k['maximum']:g} {k['unit']} (default {k['default']:g}): {k['doc']}")
+
+
+def _parse_knobs(pairs: Sequence[str]) -> dict[str, float]:
+    knobs = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            knobs[name] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise CLIError(f"--knob expects NAME=NUMBER, got {pair!r}.")
+    return knobs
+
+
+def cmd_effect(args) -> None:
+    model = neuraudio.load(args.model)
+    info = audio_info(args.input)
+    bar, update = _progress(info.frames, args.quiet, "processing", scale=info.sample_rate)
+    try:
+        report = neuraudio.process_file(model, args.input, args.output, knobs=_parse_knobs(args.knob),
+                                        bit_depth=args.bit_depth, device=_device(args.device), progress=update)
+    finally:
+        if bar:
+            bar.close()
+    if report.resampled:
+        print(f"resampled {report.file_rate} Hz -> {report.model_rate} Hz for {args.model} and back", file=sys.stderr)
+    if report.clipped:
+        print(f"warning: {report.clipped} samples were clipped to the {args.bit_depth}-bit range", file=sys.stderr)
+    if not args.quiet:
+        print(f"wrote {args.output}: {report.seconds:.2f} s of audio in {report.elapsed:.2f} s "
+              f"(real-time factor {report.real_time_factor:.3f})")
+
+
+def cmd_example(args) -> None:
+    from neuraudio.examples import noisy_melody
+
+    audio = noisy_melody(args.seconds, args.sample_rate)
+    neuraudio.write_audio(args.output, audio, args.sample_rate, bit_depth="24")
+    if not args.quiet:
+        print(f"wrote {args.output}: {args.seconds:g} s at {args.sample_rate} Hz (tones with -50 dBFS noise)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neuraudio", description="Neural audio signal processing.")
+    parser.add_argument("--version", action="version", version=f"neuraudio {neuraudio.__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", "-q", action="store_true", help="no progress bars or chatter")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("info", parents=[common], help="format, duration and levels of audio files")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("models", parents=[common], help="list the available models")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("effect", parents=[common], help="process a file through an effect model")
+    p.add_argument("model", help="model name (see `neuraudio models`)")
+    p.add_argument("input")
+    p.add_argument("output", help=".wav or .flac")
+    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="knob value (repeatable)")
+    p.add_argument("--bit-depth", choices=["16", "24", "32f"], default="24")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    p.set_defaults(func=cmd_effect)
+
+    p = sub.add_parser("example", parents=[common], help="write a generated example signal to try commands on")
+    p.add_argument("output", help=".wav or .flac")
+    p.add_argument("--seconds", type=float, default=6.0)
+    p.add_argument("--sample-rate", type=int, default=48000)
+    p.set_defaults(func=cmd_example)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (AudioError, ModelError, CLIError, ValueError) as err:
+        print(f"neuraudio {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"neuraudio {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

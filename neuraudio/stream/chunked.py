@@ -1,0 +1,117 @@
+"""Offline runner for non-causal models over signals of any length, in overlapping chunks, with bounded memory.
+
+The signal is cut into chunks of ``chunk`` samples starting every ``chunk - crossfade`` samples. The model sees each
+chunk with ``context`` samples of real neighbouring audio on both sides (zeros only beyond the signal's edges); the
+context part of its output is discarded. The kept parts are blended with triangular cross-fade weights
+``w(t) = min(1, (t + 1) / (crossfade + 1), (chunk - t) / (crossfade + 1))``, normalised by their sum, so the blend is
+exact wherever neighbouring chunks agree. A model whose receptive field reaches at most ``context`` samples either
+way therefore gives exactly its single-pass output; a longer one gives seams that the cross-fade softens.
+
+Chunks are batched through the model on its device; the output is accumulated on the host and handed back as soon
+as no later chunk can change it, so input and output can stream from and to disk.
+
+Example:
+    >>> runner = ChunkedRunner(model_fn, chunk=10 * 44100, context=44100, crossfade=44100)
+    >>> y = runner.run(x)                                    # x: (channels, time)
+    >>> for out in runner.run_blocks(iter_audio_blocks(path, 65536)): writer.write(out)
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Iterator
+
+import torch
+
+
+class ChunkedRunner:
+    """Run ``fn`` over a long signal in overlapping chunks.
+
+    Args:
+        fn: non-causal model, ``(batch, channels, chunk + 2 * context)`` -> ``(batch, out_channels, same length)``,
+            output aligned with input.
+        chunk: samples kept from each pass.
+        context: samples of neighbouring input each side of a chunk that the model sees but whose output is dropped.
+        crossfade: samples shared by consecutive chunks (``0 <= crossfade < chunk``).
+        batch_size: chunks per call of ``fn``.
+        device: where ``fn`` runs; inputs are moved there and outputs back to the CPU.
+    """
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], chunk: int, context: int = 0, crossfade: int = 0,
+                 batch_size: int = 4, device="cpu"):
+        if chunk < 1:
+            raise ValueError(f"chunk must be at least 1 sample, got {chunk}.")
+        if not 0 <= crossfade < chunk:
+            raise ValueError(f"crossfade must be in 0..chunk-1={chunk - 1}, got {crossfade}.")
+        if context < 0 or batch_size < 1:
+            raise ValueError("context must be >= 0 and batch_size >= 1.")
+        self.fn, self.chunk, self.context, self.crossfade = fn, chunk, context, crossfade
+        self.stride = chunk - crossfade
+        self.batch_size, self.device = batch_size, torch.device(device)
+        t = torch.arange(chunk, dtype=torch.float32)
+        ramp = crossfade + 1.0
+        self.weight = torch.minimum(torch.ones(chunk), torch.minimum((t + 1) / ramp, (chunk - t) / ramp))
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        """Shape: ``(channels, time)`` -> ``(out_channels, time)``."""
+        return torch.cat(list(self.run_blocks([x])), dim=-1)
+
+    def run_blocks(self, blocks: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
+        """Consume ``(channels, n)`` blocks; yield ``(out_channels, m)`` output blocks, in order, total = total in."""
+        chunk, ctx, stride = self.chunk, self.context, self.stride
+        buf, buf_start = None, -ctx          # input held, and the absolute index of its first sample
+        acc = wsum = None                    # weighted output sum and weight sum, from absolute index `emitted`
+        emitted, total, next_start = 0, 0, 0
+        pending: list[int] = []              # starts of chunks whose input is complete, not yet run
+        exhausted = False
+        it = iter(blocks)
+        while True:
+            block = next(it, None)
+            if block is None:
+                exhausted = True
+            else:
+                if buf is None:
+                    buf = torch.zeros(block.shape[0], ctx, dtype=torch.float32)
+                buf = torch.cat([buf, block.to("cpu", torch.float32)], dim=-1)
+                total += block.shape[-1]
+            if buf is None:
+                return
+            # Chunks whose whole window (with right context) is available, or all remaining at the end.
+            while next_start < total and (exhausted or next_start + chunk + ctx <= total):
+                pending.append(next_start)
+                next_start += stride
+            if pending and (exhausted or len(pending) >= self.batch_size):
+                for i in range(0, len(pending), self.batch_size):
+                    starts = pending[i : i + self.batch_size]
+                    windows = torch.stack([self._window(buf, buf_start, s) for s in starts])
+                    with torch.no_grad():
+                        out = self.fn(windows.to(self.device)).to("cpu", torch.float32)
+                    if acc is None:
+                        acc = torch.zeros(out.shape[1], 0)
+                        wsum = torch.zeros(0)
+                    for s, y in zip(starts, out):
+                        end = s + chunk - emitted
+                        if end > acc.shape[-1]:
+                            acc = torch.cat([acc, acc.new_zeros(acc.shape[0], end - acc.shape[-1])], dim=-1)
+                            wsum = torch.cat([wsum, wsum.new_zeros(end - wsum.shape[-1])])
+                        acc[:, s - emitted : end] += y[:, ctx : ctx + chunk] * self.weight
+                        wsum[s - emitted : end] += self.weight
+                pending.clear()
+                # Everything before the next chunk's start is final.
+                final = min(next_start, total) - emitted
+                if final > 0:
+                    yield acc[:, :final] / wsum[:final]
+                    acc, wsum, emitted = acc[:, final:], wsum[final:], emitted + final
+                # Drop input no later chunk will read.
+                drop = next_start - ctx - buf_start
+                if drop > 0:
+                    buf, buf_start = buf[:, drop:], buf_start + drop
+            if exhausted:
+                return
+
+    def _window(self, buf: torch.Tensor, buf_start: int, start: int) -> torch.Tensor:
+        lo = start - self.context - buf_start
+        hi = lo + self.chunk + 2 * self.context
+        window = buf[:, lo:hi]
+        if window.shape[-1] < hi - lo:  # past the end of the signal: zeros
+            window = torch.nn.functional.pad(window, (0, hi - lo - window.shape[-1]))
+        return window

@@ -1,0 +1,286 @@
+"""The Processor contract every neuraudio model implements, and the Stream that runs it block by block.
+
+A :class:`Processor` is an ``nn.Module`` with a fixed ``hop`` (samples per model step). Subclasses implement three
+things, all causal and all working on whole hops:
+
+* ``forward(x, knobs)``: the batched offline core. ``x`` is ``(..., channels, time)`` with ``time`` a multiple of
+  ``hop``; ``knobs`` maps each knob name to a per-sample tensor ``(..., time)`` (leading dims broadcast against
+  ``x``'s batch dims). Returns ``(..., out_channels, time)`` delayed by ``step_latency`` samples.
+* ``init_state(channels, max_samples, device)``: the streaming state of one stream (an object the stream owns),
+  allocated for steps of at most ``max_samples`` samples.
+* ``step(x, state, knobs)``: the same computation on the next whole hops of a stream, updating ``state``.
+
+From those the base class derives the public face of ARCHITECTURE.md:
+
+* ``process(x, **knobs)``: whole signal in, whole signal out, aligned to ``x`` (latency removed);
+* ``stream(block_size, device)``: a :class:`Stream` taking host blocks of any length ``0..block_size``;
+* ``latency``: the delay when fed whole hops; ``Stream.latency`` adds the ``hop - 1`` samples a partly filled hop
+  waits, which is the constant delay that lets ``n`` samples out follow every ``n`` samples in.
+
+Knobs glide: after the first value, a new value set on a stream is approached per sample by a one-pole smoother
+with time constant ``knob_time_constant_ms``; the trajectory depends only on the sample index at which the value was
+set, never on block sizes, so :func:`knob_trajectory` rebuilds it for offline processing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence, Union
+
+import torch
+from torch import nn
+
+from neuraudio.stream.framing import SampleQueue
+
+KnobValue = Union[float, int, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A control of a model: its range, default and unit (``"dB"``, ``"ms"``, ``"Hz"``, ``"0..1"``...)."""
+
+    default: float
+    minimum: float
+    maximum: float
+    unit: str
+    doc: str = ""
+
+    def __post_init__(self):
+        if not self.minimum <= self.default <= self.maximum:
+            raise ValueError(f"knob default {self.default} lies outside {self.minimum}..{self.maximum}.")
+
+    def check(self, name: str, value: float) -> float:
+        value = float(value)
+        if not (self.minimum <= value <= self.maximum):  # also rejects NaN
+            raise ValueError(f"knob {name}={value} is outside its range {self.minimum}..{self.maximum} {self.unit}.")
+        return value
+
+
+def glide_coefficient(time_constant_ms: float, sample_rate: int) -> float:
+    """Per-sample pole of a one-pole smoother with the given time constant (0 ms: no smoothing)."""
+    if time_constant_ms <= 0:
+        return 0.0
+    return math.exp(-1000.0 / (time_constant_ms * sample_rate))
+
+
+def glide(current: float, target: float, n: int, coefficient: float) -> tuple[torch.Tensor, float]:
+    """``n`` per-sample values gliding from ``current`` towards ``target``; returns them (float64) and the last.
+
+    ``v[k] = target + (current - target) * coefficient ** (k + 1)``: the closed form of the one-pole recursion, so
+    splitting ``n`` into any blocks gives the same values (to float64 rounding).
+    """
+    if current == target or n == 0:
+        return torch.full((n,), target, dtype=torch.float64), current if n == 0 else target
+    powers = coefficient ** torch.arange(1, n + 1, dtype=torch.float64)
+    values = target + (current - target) * powers
+    last = float(values[-1])
+    if abs(last - target) <= 1e-12 * max(1.0, abs(target)):
+        last = target
+    return values, last
+
+
+def knob_trajectory(initial: float, changes: Sequence[tuple[int, float]], length: int,
+                    time_constant_ms: float, sample_rate: int) -> torch.Tensor:
+    """The per-sample knob values a :class:`Stream` applies, for offline processing.
+
+    Args:
+        initial: value before any change (applied at once).
+        changes: ``(sample_index, new_value)`` pairs, in order: each value was set before the sample at that index.
+        length: number of samples.
+
+    Returns:
+        float32 tensor ``(length,)``.
+    """
+    coefficient = glide_coefficient(time_constant_ms, sample_rate)
+    out = torch.empty(length, dtype=torch.float64)
+    current, target, start = initial, initial, 0
+    for index, value in list(changes) + [(length, None)]:
+        index = min(max(index, start), length)
+        out[start:index], current = glide(current, target, index - start, coefficient)
+        start = index
+        if value is not None:
+            target = float(value)
+    return out.to(torch.float32)
+
+
+class Processor(nn.Module):
+    """Base class of every neuraudio model (see the module docstring for the contract).
+
+    Class attributes a subclass sets: ``in_channels`` / ``out_channels`` (1 and 1 for a mono model, which then
+    processes every channel of a multichannel signal independently), ``knobs`` (name -> :class:`Knob`).
+    Instance attributes: ``sample_rate`` (Hz), ``hop`` (samples per step).
+    """
+
+    in_channels: int = 1
+    out_channels: int = 1
+    knobs: Mapping[str, Knob] = {}
+    knob_time_constant_ms: float = 20.0
+
+    def __init__(self, sample_rate: int, hop: int):
+        super().__init__()
+        if sample_rate <= 0:
+            raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate}.")
+        if hop < 1:
+            raise ValueError(f"hop must be at least 1 sample, got {hop}.")
+        self.sample_rate = int(sample_rate)
+        self.hop = int(hop)
+
+    # ---- what a subclass implements -------------------------------------------------------------------------
+    @property
+    def step_latency(self) -> int:
+        """Delay in samples of ``forward``/``step`` output relative to their input, when fed whole hops."""
+        return 0
+
+    def forward(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def init_state(self, channels: int, max_samples: int, device: torch.device) -> Any:
+        """Fresh streaming state for ``channels`` channels; ``step`` will get at most ``max_samples`` at a time."""
+        raise NotImplementedError
+
+    def step(self, x: torch.Tensor, state: Any, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    # ---- the public face ------------------------------------------------------------------------------------
+    @property
+    def latency(self) -> int:
+        """Algorithmic delay in samples when fed whole hops (``process`` removes it)."""
+        return self.step_latency
+
+    def check_channels(self, channels: int) -> None:
+        if self.in_channels != 1 and channels != self.in_channels:
+            raise ValueError(f"{type(self).__name__} takes {self.in_channels} channels, got {channels}.")
+
+    def knob_defaults(self) -> dict[str, float]:
+        return {name: spec.default for name, spec in self.knobs.items()}
+
+    def check_knob_names(self, names) -> None:
+        unknown = sorted(set(names) - set(self.knobs))
+        if unknown:
+            allowed = ", ".join(self.knobs) or "none"
+            raise ValueError(f"unknown knob(s) {', '.join(unknown)} for {type(self).__name__}; knobs: {allowed}.")
+
+    def process(self, x: torch.Tensor, **knobs: KnobValue) -> torch.Tensor:
+        """Process a whole signal offline.
+
+        Args:
+            x: ``(..., channels, time)`` float tensor at ``sample_rate``.
+            **knobs: each a number or a per-sample tensor ``(time,)`` / ``(..., time)`` (automation); missing knobs
+                take their default.
+
+        Returns:
+            ``(..., out_channels, time)``, aligned with ``x`` (the latency is removed).
+        """
+        if not torch.is_tensor(x) or not x.is_floating_point() or x.ndim < 2:
+            raise ValueError("x must be a float tensor shaped (..., channels, time).")
+        self.check_channels(x.shape[-2])
+        self.check_knob_names(knobs)
+        length, lat = x.shape[-1], self.latency
+        padded = -(-(length + lat) // self.hop) * self.hop
+        xp = nn.functional.pad(x, (0, padded - length))
+        per_sample = {}
+        for name, spec in self.knobs.items():
+            value = knobs.get(name, spec.default)
+            if torch.is_tensor(value):
+                if value.shape[-1] != length:
+                    raise ValueError(f"knob {name} has {value.shape[-1]} values for a signal of {length} samples.")
+                lo, hi = float(value.min()), float(value.max())
+                spec.check(name, lo), spec.check(name, hi)
+                value = value.to(device=x.device, dtype=x.dtype)
+                tail = value[..., -1:].expand(*value.shape[:-1], padded - length)
+                per_sample[name] = torch.cat([value, tail], dim=-1)
+            else:
+                per_sample[name] = torch.full((padded,), spec.check(name, value), device=x.device, dtype=x.dtype)
+        y = self(xp, per_sample)
+        return y[..., lat : lat + length]
+
+    def stream(self, block_size: int = 512, device="cpu", channels: int | None = None) -> "Stream":
+        """A :class:`Stream` for host blocks of up to ``block_size`` samples of ``channels`` channels."""
+        return Stream(self, block_size, device, channels)
+
+
+class Stream:
+    """Runs a :class:`Processor` on host blocks of any length ``0 <= n <= block_size``: ``n`` samples in, ``n`` out.
+
+    Buffers are allocated once here (like JUCE's ``prepareToPlay``). ``set_knobs`` may be called from another
+    thread: it swaps in a new dict, which the audio thread picks up at its next block.
+
+    Shape:
+        ``process(block)``: ``(channels, n)`` -> ``(out_channels, n)`` (``out_channels = channels`` for a mono model).
+    """
+
+    def __init__(self, model: Processor, block_size: int, device="cpu", channels: int | None = None):
+        if block_size < 1:
+            raise ValueError(f"block_size must be at least 1, got {block_size}.")
+        self.model = model
+        self.block_size = int(block_size)
+        self.device = torch.device(device)
+        self.channels = model.in_channels if channels is None else int(channels)
+        model.check_channels(self.channels)
+        hop = model.hop
+        out_ch = self.channels if model.in_channels == 1 else model.out_channels
+        self._inputs = SampleQueue((self.channels,), block_size + hop, self.device)
+        self._knob_queue = SampleQueue((len(model.knobs),), block_size + hop, self.device)
+        # hop - 1 samples of silence make every n-in/n-out call possible, whatever the block pattern.
+        self._outputs = SampleQueue((out_ch,), block_size + 2 * hop, self.device, prefill=hop - 1)
+        self._coefficient = glide_coefficient(model.knob_time_constant_ms, model.sample_rate)
+        self._targets = model.knob_defaults()
+        self._current = dict(self._targets)
+        self._started = False
+        self._max_step = (block_size + hop - 1) // hop * hop
+        self._state = model.init_state(self.channels, self._max_step, self.device)
+
+    @property
+    def latency(self) -> int:
+        """Constant delay in samples between input and output of this stream."""
+        return self.model.latency + self.model.hop - 1
+
+    @property
+    def knobs(self) -> dict[str, float]:
+        """The target knob values (what was last set)."""
+        return dict(self._targets)
+
+    def set_knobs(self, **values: float) -> None:
+        """Set knob targets; before any audio they apply at once, afterwards they glide."""
+        self.model.check_knob_names(values)
+        targets = dict(self._targets)
+        for name, value in values.items():
+            targets[name] = self.model.knobs[name].check(name, value)
+        if not self._started:
+            self._current = dict(targets)
+        self._targets = targets  # one reference swap: atomic for a reader on another thread
+
+    def reset(self) -> None:
+        """Clear all audio state (queues, model state); keep the knob values."""
+        self._inputs.reset()
+        self._knob_queue.reset()
+        self._outputs.reset()
+        self._state = self.model.init_state(self.channels, self._max_step, self.device)
+        self._current = dict(self._targets)
+        self._started = False
+
+    @torch.no_grad()
+    def process(self, block: torch.Tensor) -> torch.Tensor:
+        n = block.shape[-1]
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise ValueError(f"a block must be shaped ({self.channels}, n), got {tuple(block.shape)}.")
+        if n > self.block_size:
+            raise ValueError(f"a block of {n} samples exceeds this stream's block_size {self.block_size}.")
+        self._started = True
+        targets = self._targets
+        if self.model.knobs:
+            rows = []
+            for name in self.model.knobs:
+                values, self._current[name] = glide(self._current[name], targets[name], n, self._coefficient)
+                rows.append(values)
+            self._knob_queue.push(torch.stack(rows).to(self.device, torch.float32))
+        self._inputs.push(block.to(self.device, torch.float32))
+        hop = self.model.hop
+        whole = (self._inputs.count // hop) * hop
+        if whole:
+            x = self._inputs.pop(whole)
+            knob_rows = self._knob_queue.pop(whole) if self.model.knobs else None
+            knobs = {name: knob_rows[i] for i, name in enumerate(self.model.knobs)} if self.model.knobs else {}
+            self._outputs.push(self.model.step(x, self._state, knobs))
+        return self._outputs.pop(n)

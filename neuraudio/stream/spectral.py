@@ -1,0 +1,72 @@
+"""Spectral helpers shared by vocoders, enhancers and their losses: compression, log-amplitude, phase.
+
+The anti-wrapping phase distances follow the phase-aware vocoding/enhancement literature (APNet, MP-SENet):
+a phase error ``d`` is scored by ``|d - 2*pi*round(d / 2*pi)|``, so 2*pi jumps cost nothing. Three views of phase
+are compared: instantaneous phase, group delay (difference along frequency) and instantaneous frequency
+(difference along time).
+
+Shape convention: spectra are ``(..., freq, frames)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+TWO_PI = 2 * math.pi
+
+
+def compress(spec: torch.Tensor, power: float = 0.3, eps: float = 1e-8) -> torch.Tensor:
+    """Power-law compress a complex spectrum's magnitude (``|X|**power``), keeping its phase."""
+    mag = spec.abs().clamp_min(eps)
+    return spec * (mag ** (power - 1.0))
+
+
+def decompress(spec: torch.Tensor, power: float = 0.3, eps: float = 1e-8) -> torch.Tensor:
+    """Inverse of :func:`compress`."""
+    return compress(spec, 1.0 / power, eps)
+
+
+def log_amplitude(spec: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Natural-log amplitude ``log(max(|X|, eps))`` of a complex (or already magnitude) spectrum."""
+    mag = spec.abs() if spec.is_complex() else spec
+    return torch.log(mag.clamp_min(eps))
+
+
+def wrap(phase: torch.Tensor) -> torch.Tensor:
+    """Wrap angles to ``[-pi, pi)``."""
+    return torch.remainder(phase + math.pi, TWO_PI) - math.pi
+
+
+def anti_wrap(d: torch.Tensor) -> torch.Tensor:
+    """Anti-wrapping distance ``|d - 2*pi*round(d / (2*pi))|`` in ``[0, pi]``."""
+    return (d - TWO_PI * torch.round(d / TWO_PI)).abs()
+
+
+def group_delay(phase: torch.Tensor) -> torch.Tensor:
+    """Negative phase difference along frequency, ``(..., freq - 1, frames)``."""
+    return -torch.diff(phase, dim=-2)
+
+
+def instantaneous_frequency(phase: torch.Tensor) -> torch.Tensor:
+    """Phase difference along time, ``(..., freq, frames - 1)``."""
+    return torch.diff(phase, dim=-1)
+
+
+def phase_distances(estimate: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Mean anti-wrapped instantaneous-phase, group-delay and instantaneous-frequency errors between two phases.
+
+    Args:
+        estimate, target: phase angles in radians, ``(..., freq, frames)``.
+
+    Returns:
+        ``{"ip": ..., "gd": ..., "iaf": ...}``, each a scalar tensor in ``[0, pi]`` (differentiable).
+    """
+    if estimate.shape != target.shape:
+        raise ValueError(f"phase shapes differ: {tuple(estimate.shape)} vs {tuple(target.shape)}.")
+    return {
+        "ip": anti_wrap(estimate - target).mean(),
+        "gd": anti_wrap(group_delay(estimate) - group_delay(target)).mean(),
+        "iaf": anti_wrap(instantaneous_frequency(estimate) - instantaneous_frequency(target)).mean(),
+    }

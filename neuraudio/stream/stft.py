@@ -1,0 +1,160 @@
+"""Causal STFT and ISTFT shared by every model, offline and streaming.
+
+Framing is causal: the signal is left-padded with ``n_fft - hop`` zeros and frame ``k`` covers padded samples
+``[k * hop, k * hop + n_fft)``, so it ends at original sample ``(k + 1) * hop - 1``. No reflect padding, no
+centring: frame ``k`` only sees the past, and ``stft(x)`` equals, frame for frame, what
+:class:`neuraudio.stream.framing.StreamingSTFT` emits when fed ``x`` in blocks of any size.
+
+``istft`` is weighted overlap-add normalised by the hop-periodic sum of ``analysis * synthesis`` windows (the
+steady-state normalisation: Hann at 50 % overlap sums to 1 everywhere, but other pairs swing, e.g. Hann at hop
+``n_fft / 3``). It returns the ``n_frames * hop`` samples that every contributing frame has completed, which is the
+input delayed by ``n_fft - hop`` samples when nothing is changed in between.
+
+Example:
+    >>> x = torch.randn(2, 48000)
+    >>> spec = stft(x, n_fft=1024, hop=256)            # (2, 513, 187) complex
+    >>> y = istft(spec, n_fft=1024, hop=256)            # (2, 47872)
+    >>> torch.allclose(y[..., 768:], x[..., : 47872 - 768], atol=1e-5)
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Union
+
+import torch
+
+WindowSpec = Union[str, torch.Tensor]
+WINDOWS = ("hann", "sqrt-hann", "vorbis", "rect")
+
+
+def make_window(window: WindowSpec, n_fft: int, win_length: int | None = None) -> torch.Tensor:
+    """A float32 analysis window of length ``n_fft``.
+
+    Args:
+        window: ``"hann"`` (periodic), ``"sqrt-hann"``, ``"vorbis"`` (power-complementary at 50 % overlap),
+            ``"rect"``, or a 1-D tensor of length ``win_length`` (or ``n_fft``).
+        n_fft: FFT size = frame length in samples.
+        win_length: support of the window; a window shorter than ``n_fft`` is zero-padded, centred in the frame.
+
+    Returns:
+        Tensor of shape ``(n_fft,)``.
+    """
+    if n_fft < 2:
+        raise ValueError(f"n_fft must be at least 2, got {n_fft}.")
+    if isinstance(window, torch.Tensor):
+        if window.ndim != 1:
+            raise ValueError(f"a window tensor must be 1-D, got shape {tuple(window.shape)}.")
+        win = window.detach().to(torch.float32)
+        win_length = win.numel() if win_length is None else win_length
+        if win.numel() != win_length:
+            raise ValueError(f"the window tensor has {win.numel()} samples but win_length is {win_length}.")
+    else:
+        win_length = n_fft if win_length is None else win_length
+        if not 1 <= win_length <= n_fft:
+            raise ValueError(f"win_length must be in 1..n_fft={n_fft}, got {win_length}.")
+        n = torch.arange(win_length, dtype=torch.float64)
+        hann = 0.5 - 0.5 * torch.cos(2 * math.pi * n / win_length)
+        if window == "hann":
+            win = hann
+        elif window == "sqrt-hann":
+            win = hann.sqrt()
+        elif window == "vorbis":
+            win = torch.sin(0.5 * math.pi * torch.sin(math.pi * (n + 0.5) / win_length) ** 2)
+        elif window == "rect":
+            win = torch.ones(win_length, dtype=torch.float64)
+        else:
+            raise ValueError(f"unknown window {window!r}; use one of {', '.join(WINDOWS)} or a tensor.")
+        win = win.to(torch.float32)
+    if win_length > n_fft:
+        raise ValueError(f"win_length ({win_length}) cannot exceed n_fft ({n_fft}).")
+    left = (n_fft - win_length) // 2
+    return torch.nn.functional.pad(win, (left, n_fft - win_length - left))
+
+
+def ola_norm(analysis: torch.Tensor, synthesis: torch.Tensor, hop: int) -> torch.Tensor:
+    """Hop-periodic sum of ``analysis * synthesis``: the steady-state gain of overlap-add at each phase of the hop.
+
+    Returns a tensor of shape ``(hop,)``. Raises ``ValueError`` when it has a (near-)zero: that window/hop pair
+    violates the NOLA condition and cannot be inverted.
+    """
+    n_fft = analysis.numel()
+    if not 1 <= hop <= n_fft:
+        raise ValueError(f"hop must be in 1..n_fft={n_fft}, got {hop}.")
+    prod = (analysis.to(torch.float64) * synthesis.to(torch.float64))
+    padded = torch.nn.functional.pad(prod, (0, (-n_fft) % hop))
+    norm = padded.reshape(-1, hop).sum(0)
+    if norm.abs().min() <= 1e-6 * norm.abs().max():
+        raise ValueError(
+            f"this window with hop {hop} violates the NOLA condition (its overlap-added square has zeros), "
+            "so the ISTFT cannot invert it; use a smaller hop or another window."
+        )
+    return norm.to(torch.float32)
+
+
+def frame_count(length: int, hop: int) -> int:
+    """Number of complete causal frames in ``length`` samples (trailing samples short of a hop wait)."""
+    return length // hop
+
+
+def frames(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """Causal frames ``(..., n_frames, n_fft)`` of ``x`` (``(..., time)``), left-padded by ``n_fft - hop`` zeros."""
+    padded = torch.nn.functional.pad(x, (n_fft - hop, 0))
+    n = frame_count(x.shape[-1], hop)
+    return padded.unfold(-1, n_fft, hop)[..., :n, :]
+
+
+def stft(
+    x: torch.Tensor,
+    n_fft: int,
+    hop: int,
+    window: WindowSpec = "hann",
+    win_length: int | None = None,
+) -> torch.Tensor:
+    """Causal short-time Fourier transform.
+
+    Shape:
+        x: ``(..., time)`` real. Returns ``(..., n_fft // 2 + 1, n_frames)`` complex with
+        ``n_frames = time // hop``.
+    """
+    win = make_window(window, n_fft, win_length).to(device=x.device, dtype=x.dtype)
+    return torch.fft.rfft(frames(x, n_fft, hop) * win, dim=-1).transpose(-1, -2)
+
+
+def overlap_add(frames_: torch.Tensor, hop: int) -> torch.Tensor:
+    """Overlap-add ``(..., n_frames, n_fft)`` frames at ``hop``; returns ``(..., (n_frames - 1) * hop + n_fft)``."""
+    n_frames, n_fft = frames_.shape[-2:]
+    lead = frames_.shape[:-2]
+    length = (n_frames - 1) * hop + n_fft if n_frames else 0
+    # F.fold does the scatter-add of all frames in one call (no Python loop over frames).
+    folded = torch.nn.functional.fold(
+        frames_.reshape(-1, n_frames, n_fft).transpose(1, 2),
+        output_size=(1, length),
+        kernel_size=(1, n_fft),
+        stride=(1, hop),
+    )
+    return folded.reshape(*lead, length)
+
+
+def istft(
+    spec: torch.Tensor,
+    n_fft: int,
+    hop: int,
+    window: WindowSpec = "hann",
+    win_length: int | None = None,
+) -> torch.Tensor:
+    """Inverse of :func:`stft` by weighted overlap-add with steady-state normalisation.
+
+    Shape:
+        spec: ``(..., n_fft // 2 + 1, n_frames)`` complex. Returns ``(..., n_frames * hop)``: the samples every
+        contributing frame has completed, i.e. the STFT's input delayed by ``n_fft - hop`` samples.
+    """
+    if spec.shape[-2] != n_fft // 2 + 1:
+        raise ValueError(f"spec has {spec.shape[-2]} bins but n_fft={n_fft} needs {n_fft // 2 + 1}.")
+    win = make_window(window, n_fft, win_length).to(spec.device)
+    norm = ola_norm(win, win, hop)
+    n_frames = spec.shape[-1]
+    time_frames = torch.fft.irfft(spec.transpose(-1, -2), n=n_fft, dim=-1) * win
+    y = overlap_add(time_frames, hop)[..., : n_frames * hop]
+    return y / norm.repeat(n_frames) if n_frames else y
