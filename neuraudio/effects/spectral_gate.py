@@ -3,11 +3,12 @@
 Per frame ``k``, bin ``f`` and channel:
 
 * level ``L = 20 * log10(|X| / (sum(window) / 2))`` in dBFS, so a full-scale sine centred on a bin reads 0 dBFS;
-* target gain ``t = 1`` when ``L > threshold_db``, else ``t = 10 ** (-reduction_db / 20)``;
-* gain ``g[k] = t + (g[k-1] - t) * a`` with ``a = exp(-hop / (tau * sample_rate))``, ``tau = attack_ms`` when the
-  gate opens (``t > g[k-1]``) and ``release_ms`` when it closes: the gain at one sample depends on many past frames.
+* target gain in dB ``t = 0`` when ``L > threshold_db``, else ``t = -reduction_db``;
+* gain in dB ``g[k] = t + (g[k-1] - t) * a`` with ``a = exp(-hop / (tau * sample_rate))``, ``tau = attack_ms`` when
+  the gate opens (``t > g[k-1]``) and ``release_ms`` when it closes: the gain at one sample depends on many past
+  frames. Smoothing in dB makes the release a steady fade in level, as on a hardware gate.
 
-The output is ``istft(g * X)``. Useful on its own to remove low-level hiss and hum between notes or words, and the
+The output is ``istft(10 ** (g / 20) * X)``. Useful on its own to remove low-level hiss and hum between notes or words, and the
 reference Processor that exercises the whole streaming STFT path in the tests.
 
 Example:
@@ -47,8 +48,8 @@ class SpectralGate(STFTProcessor):
         self.full_scale = float(self.window.sum()) / 2
 
     def init_frame_state(self, lead: tuple[int, ...], device: torch.device) -> torch.Tensor:
-        """The gain of every bin after the last frame, ``(*lead, n_fft // 2 + 1)``; the gate starts open."""
-        return torch.ones(*lead, self.n_fft // 2 + 1, device=device)
+        """The gain (dB) of every bin after the last frame, ``(*lead, n_fft // 2 + 1)``; the gate starts open."""
+        return torch.zeros(*lead, self.n_fft // 2 + 1, device=device)
 
     def process_frames(self, spec: torch.Tensor, state: torch.Tensor, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         # knobs are (..., frames); add the channel and bin axes: (..., 1, 1, frames).
@@ -56,9 +57,9 @@ class SpectralGate(STFTProcessor):
         frame_s = self.hop / self.sample_rate
         open_coef = torch.exp(-frame_s * 1000.0 / k["attack_ms"])
         close_coef = torch.exp(-frame_s * 1000.0 / k["release_ms"])
-        floor = torch.pow(10.0, -k["reduction_db"] / 20.0)
+        closed = -k["reduction_db"]
         level_db = 20.0 * torch.log10(spec.abs().clamp_min(1e-12) / self.full_scale)
-        target = torch.where(level_db > k["threshold_db"], torch.ones_like(floor), floor)
+        target = torch.where(level_db > k["threshold_db"], torch.zeros_like(closed), closed)
         target, open_coef, close_coef = torch.broadcast_tensors(target, open_coef, close_coef)
         if target.shape[:-1] != state.shape:
             raise ValueError(f"frames shaped {tuple(spec.shape)} do not match the gate state {tuple(state.shape)}.")
@@ -71,4 +72,4 @@ class SpectralGate(STFTProcessor):
             g = t + (g - t) * coef
             gains[..., i] = g
         state.copy_(g)
-        return spec * gains
+        return spec * torch.pow(10.0, gains / 20.0)

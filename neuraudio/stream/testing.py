@@ -1,0 +1,95 @@
+"""The streaming-equals-offline harness every model's tests call.
+
+``assert_stream_matches_offline(model, x)`` feeds ``x`` to ``model.stream`` in each block pattern of
+ARCHITECTURE.md (1, hop - 1, hop, 3 * hop + 7 and random lengths ``0..block_size``), optionally changing knobs
+mid-stream, and checks ``concat(outputs)[latency:] == model.process(x, **trajectories)[: T - latency]`` within
+``atol``, where the offline knob trajectories are rebuilt with :func:`knob_trajectory` from the sample indices at
+which the stream got each change.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+
+from neuraudio.stream.processor import Processor, knob_trajectory
+
+PATTERNS = ("1", "hop-1", "hop", "3hop+7", "random")
+
+
+def block_lengths(pattern: str, hop: int, block_size: int, total: int, seed: int = 0) -> list[int]:
+    """Block lengths summing to ``total`` for a named pattern (``random``: uniform in ``0..block_size``)."""
+    fixed = {"1": 1, "hop-1": max(1, hop - 1), "hop": hop, "3hop+7": 3 * hop + 7}
+    if pattern in fixed:
+        n = min(fixed[pattern], block_size)
+        return [n] * (total // n) + ([total % n] if total % n else [])
+    if pattern != "random":
+        raise ValueError(f"unknown block pattern {pattern!r}; use one of {', '.join(PATTERNS)}.")
+    gen = torch.Generator().manual_seed(seed)
+    lengths, left = [], total
+    while left > 0:
+        n = min(left, int(torch.randint(0, block_size + 1, (1,), generator=gen)))
+        lengths.append(n)
+        left -= n
+    return lengths
+
+
+def run_stream(model: Processor, x: torch.Tensor, lengths: Sequence[int], block_size: int,
+               knobs: Mapping[str, float] | None = None,
+               changes: Sequence[tuple[int, Mapping[str, float]]] = (), device="cpu"):
+    """Stream ``x`` (``(channels, time)``) in blocks of ``lengths``; apply each ``(index, knobs)`` change before the
+    first block starting at or after ``index``.
+
+    Returns ``(output, applied)``: the concatenated output and the ``(sample_index, knobs)`` changes as applied.
+    """
+    stream = model.stream(block_size=block_size, device=device, channels=x.shape[-2])
+    stream.set_knobs(**dict(knobs or {}))
+    outputs, applied, pending, position = [], [], list(changes), 0
+    for n in lengths:
+        while pending and pending[0][0] <= position:
+            stream.set_knobs(**pending[0][1])
+            applied.append((position, dict(pending.pop(0)[1])))
+        outputs.append(stream.process(x[:, position : position + n].to(device)))
+        if outputs[-1].shape[-1] != n:
+            raise AssertionError(f"stream returned {outputs[-1].shape[-1]} samples for a block of {n}.")
+        position += n
+    return torch.cat(outputs, dim=-1).cpu(), applied
+
+
+def offline_knobs(model: Processor, length: int, knobs: Mapping[str, float] | None,
+                  applied: Sequence[tuple[int, Mapping[str, float]]]) -> dict[str, torch.Tensor]:
+    """Per-sample knob tensors equal to what a stream applied for the given changes."""
+    start = {**model.knob_defaults(), **dict(knobs or {})}
+    out = {}
+    for name in model.knobs:
+        events = [(index, values[name]) for index, values in applied if name in values]
+        out[name] = knob_trajectory(start[name], events, length, model.knob_time_constant_ms, model.sample_rate)
+    return out
+
+
+def assert_stream_matches_offline(model: Processor, x: torch.Tensor, *, patterns: Sequence[str] = PATTERNS,
+                                  block_size: int | None = None, knobs: Mapping[str, float] | None = None,
+                                  changes: Sequence[tuple[int, Mapping[str, float]]] = (), atol: float = 1e-5,
+                                  seed: int = 0, device="cpu") -> dict[str, float]:
+    """Check the streaming invariant for each block pattern; returns the max abs error per pattern.
+
+    Args:
+        x: ``(channels, time)`` test signal at ``model.sample_rate``.
+        block_size: the stream's maximum block (default ``3 * hop + 7``, so every fixed pattern fits).
+        knobs: initial knob values; changes: ``(sample_index, {knob: value})`` applied mid-stream.
+    """
+    block_size = block_size or 3 * model.hop + 7
+    errors = {}
+    with torch.no_grad():
+        for pattern in patterns:
+            lengths = block_lengths(pattern, model.hop, block_size, x.shape[-1], seed)
+            y, applied = run_stream(model, x, lengths, block_size, knobs, changes, device)
+            lat = model.stream(block_size=block_size, channels=x.shape[-2]).latency
+            reference = model.process(x, **offline_knobs(model, x.shape[-1], knobs, applied)).cpu()
+            n = x.shape[-1] - lat
+            errors[pattern] = float((y[..., lat:] - reference[..., :n]).abs().max()) if n > 0 else 0.0
+    bad = {p: e for p, e in errors.items() if not e <= atol}
+    if bad:
+        raise AssertionError(f"{type(model).__name__}: stream differs from offline beyond {atol}: {bad}")
+    return errors
