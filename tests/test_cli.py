@@ -1,0 +1,131 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import neuraudio
+from neuraudio.cli import main
+from neuraudio.examples import noisy_melody
+
+
+def run_cli(*args):
+    """Run the real console entry point in a subprocess: exit code, stdout, stderr."""
+    proc = subprocess.run([sys.executable, "-m", "neuraudio", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture
+def noisy(tmp_path):
+    path = tmp_path / "noisy.wav"
+    neuraudio.write_audio(path, noisy_melody(3.0, 48000), 48000, bit_depth="32f")
+    return path
+
+
+def test_version_and_models(capsys):
+    code, out, _ = run_cli("--version")
+    assert code == 0 and out.strip() == f"neuraudio {neuraudio.__version__}"
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    gate = {r["name"]: r for r in rows}["spectral-gate"]
+    assert gate["latency"] == 768 and gate["stream_latency"] == 1023 and gate["sample_rate"] == 48000
+    assert gate["knobs"]["threshold_db"]["unit"] == "dBFS"
+
+
+def test_info_prints_measured_levels(tmp_path, capsys):
+    t = np.arange(44100) / 44100
+    sf.write(tmp_path / "sine.flac", 0.5 * np.sin(2 * np.pi * 440 * t)[:, None].repeat(2, 1), 44100, subtype="PCM_24")
+    assert main(["info", "--json", str(tmp_path / "sine.flac")]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["format"] == "FLAC" and row["subtype"] == "PCM_24" and row["channels"] == 2
+    assert row["sample_rate"] == 44100 and row["duration_s"] == 1.0
+    assert row["peak_dbfs"] == pytest.approx(-6.02, abs=0.01) and row["rms_dbfs"] == pytest.approx(-9.03, abs=0.01)
+    assert main(["info", str(tmp_path / "sine.flac")]) == 0
+    assert "44100 Hz, 2 ch, 1.000 s, peak -6.02 dBFS" in capsys.readouterr().out
+
+
+def test_effect_on_a_file_equals_the_python_api_and_lowers_the_noise_floor(noisy, tmp_path):
+    out = tmp_path / "gated.wav"
+    code, stdout, stderr = run_cli("effect", "spectral-gate", noisy, out, "--knob", "reduction_db=30",
+                                   "--bit-depth", "32f")
+    assert code == 0, stderr
+    y, rate = neuraudio.read_audio(out)
+    x, _ = neuraudio.read_audio(noisy)
+    assert rate == 48000 and y.shape == x.shape
+    model = neuraudio.load("spectral-gate")
+    assert (y - model.process(x, reduction_db=30.0)).abs().max() <= 1e-5
+    floor_in = neuraudio.audio.measure_levels(noisy).floor_dbfs
+    floor_out = neuraudio.audio.measure_levels(out).floor_dbfs
+    assert floor_in - floor_out >= 20.0
+
+
+def test_effect_resamples_and_keeps_length_and_channels(tmp_path, capsys):
+    # tones only (no broadband noise), so the resampler's band edge near Nyquist does not count as error
+    x = torch.cat([noisy_melody(2.0, 44100, noise_dbfs=-200), noisy_melody(2.0, 44100, noise_dbfs=-200, seed=1)])
+    neuraudio.write_audio(tmp_path / "in.flac", x, 44100, bit_depth="24")
+    assert main(["effect", "spectral-gate", str(tmp_path / "in.flac"), str(tmp_path / "out.flac"), "-q"]) == 0
+    assert "resampled 44100 Hz -> 48000 Hz" in capsys.readouterr().err
+    y, rate = neuraudio.read_audio(tmp_path / "out.flac")
+    assert rate == 44100 and y.shape == x.shape
+    # with the gate wide open (threshold at the bottom) the chain is resample -> STFT identity -> resample
+    assert main(["effect", "spectral-gate", str(tmp_path / "in.flac"), str(tmp_path / "open.wav"), "-q",
+                 "--knob", "threshold_db=-100", "--knob", "reduction_db=0", "--bit-depth", "32f"]) == 0
+    z, _ = neuraudio.read_audio(tmp_path / "open.wav")
+    x24, _ = neuraudio.read_audio(tmp_path / "in.flac")
+    snr = 10 * torch.log10(x24.pow(2).sum() / (z - x24)[:, 100:-100].pow(2).sum())
+    assert snr >= 70.0  # aligned to the sample: one sample of shift gives 24 dB
+
+
+@pytest.mark.parametrize("case", ["missing", "not-audio", "bad-knob", "unknown-model", "overwrite", "nan-late"])
+def test_cli_errors_exit_non_zero_with_one_sentence_and_no_output(tmp_path, noisy, case):
+    out = tmp_path / "out.wav"
+    args = ["effect", "spectral-gate", noisy, out]
+    if case == "missing":
+        args[2] = tmp_path / "nope.wav"
+    elif case == "not-audio":
+        (tmp_path / "notes.wav").write_text("hello")
+        args[2] = tmp_path / "notes.wav"
+    elif case == "bad-knob":
+        args += ["--knob", "threshold_db=12"]
+    elif case == "unknown-model":
+        args[1] = "fuzz-9000"
+    elif case == "overwrite":
+        out = noisy
+        args[3] = noisy
+    elif case == "nan-late":  # the failure comes after output blocks were already written
+        data = np.random.default_rng(0).standard_normal((48000 * 4, 1)).astype(np.float32) * 0.01
+        data[-100] = np.nan
+        sf.write(tmp_path / "late.wav", data, 48000, subtype="FLOAT")
+        args[2] = tmp_path / "late.wav"
+    before = noisy.read_bytes()
+    code, stdout, stderr = run_cli(*args)
+    assert code == 1
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("neuraudio effect: error: ") and "Traceback" not in stderr
+    assert noisy.read_bytes() == before
+    if case != "overwrite":
+        assert not out.exists()
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".part")]
+
+
+def test_usage_error_exits_2():
+    code, _, stderr = run_cli("effect")
+    assert code == 2 and "usage" in stderr
+
+
+def test_example_command_writes_a_deterministic_file(tmp_path):
+    assert main(["example", str(tmp_path / "a.wav"), "--seconds", "1", "-q"]) == 0
+    assert main(["example", str(tmp_path / "b.wav"), "--seconds", "1", "-q"]) == 0
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+
+
+def test_import_stays_light():
+    code = ("import sys, neuraudio; heavy = [m for m in ('lightning', 'librosa', 'pytorch_lightning', 'numba') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
