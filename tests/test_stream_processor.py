@@ -1,4 +1,5 @@
 import threading
+import time
 
 import pytest
 import torch
@@ -160,6 +161,7 @@ def test_set_knobs_from_another_thread_while_streaming():
         while not stop.is_set():
             v = -20.0 if v == -60.0 else -60.0
             stream.set_knobs(threshold_db=v)
+            time.sleep(1e-4)  # a UI thread moving a slider, not a busy loop starving the audio thread
 
     thread = threading.Thread(target=ui)
     thread.start()

@@ -126,8 +126,15 @@ def overlap_add(frames_: torch.Tensor, hop: int) -> torch.Tensor:
     """Overlap-add ``(..., n_frames, n_fft)`` frames at ``hop``; returns ``(..., (n_frames - 1) * hop + n_fft)``."""
     n_frames, n_fft = frames_.shape[-2:]
     lead = frames_.shape[:-2]
+    if n_fft % hop == 0:
+        # Each frame is n_fft / hop slices of one hop; add the r-th slices of all frames, shifted by r hops.
+        ratio = n_fft // hop
+        sliced = frames_.reshape(*lead, n_frames, ratio, hop)
+        out = frames_.new_zeros(*lead, n_frames + ratio - 1, hop)
+        for r in range(ratio):
+            out[..., r : r + n_frames, :] += sliced[..., r, :]
+        return out.flatten(-2)
     length = (n_frames - 1) * hop + n_fft if n_frames else 0
-    # F.fold does the scatter-add of all frames in one call (no Python loop over frames).
     folded = torch.nn.functional.fold(
         frames_.reshape(-1, n_frames, n_fft).transpose(1, 2),
         output_size=(1, length),
