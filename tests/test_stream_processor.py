@@ -186,3 +186,10 @@ def test_processor_validates_its_inputs():
         Knob(5.0, 0.0, 1.0, "0..1")
     with pytest.raises(ValueError, match="sample_rate"):
         STFTProcessor(0)
+
+
+def test_blocks_much_larger_than_the_frame():
+    model = SpectralGate(SR, 256, 64)
+    x = noisy_tones()
+    errors = assert_stream_matches_offline(model, x, patterns=["random"], block_size=4000)
+    assert errors["random"] <= 1e-5
