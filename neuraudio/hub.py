@@ -1,16 +1,35 @@
-"""The model registry: names a user can pass to :func:`neuraudio.load`, and what each one is.
+"""Model registry and the pretrained-model folder format.
 
-Built-in entries are classical processors with no weights (constructor kwargs only). Pretrained model folders
-(``config.json`` + ``model.safetensors`` + model card) join this registry with the training machinery.
+A model folder holds:
+
+* ``config.json``: ``format_version`` (1), ``name``, ``task``, ``class`` (``"neuraudio.pkg.module:Class"``), ``kwargs``
+  (constructor arguments), ``sample_rate``, ``latency``, ``knobs``, ``weights_sha256``, ``training`` (data, command,
+  duration) and ``metrics``;
+* ``model.safetensors``: the state dict (its sha256 is checked against the config);
+* ``README.md``: the model card.
+
+Loading never unpickles: weights are read with safetensors, the config with ``json``, and only classes inside the
+neuraudio package can be named. :func:`load` accepts a registered name (built-in processors, then the folders of
+``pretrained/``) or a path to a folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
+import os
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import torch
+
 from neuraudio.stream.processor import Processor
+
+FORMAT_VERSION = 1
+CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "README.md"
 
 
 class ModelError(Exception):
@@ -35,42 +54,173 @@ BUILTIN = {
 }
 
 
-def _import(path: str) -> type:
-    module, _, name = path.partition(":")
-    if not module.startswith("neuraudio."):
-        raise ModelError(f"model class {path} is outside the neuraudio package, which loading does not allow.")
+def pretrained_root() -> Path:
+    """Where shipped models live: ``neuraudio/pretrained`` in an installed wheel, ``pretrained/`` in a checkout."""
+    installed = Path(__file__).resolve().parent / "pretrained"
+    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "pretrained"
+
+
+def shipped() -> dict[str, Path]:
+    root = pretrained_root()
+    if not root.is_dir():
+        return {}
+    return {p.name: p for p in sorted(root.iterdir()) if (p / CONFIG).is_file()}
+
+
+def _import(path: str, where: str) -> type:
+    module, _, name = str(path).partition(":")
+    if not (module == "neuraudio" or module.startswith("neuraudio.")) or not name:
+        raise ModelError(f"{where}: class {path!r} is not a neuraudio model class (module:Class inside neuraudio).")
     try:
         cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
-        raise ModelError(f"model class {path} does not exist in this version of neuraudio.") from None
+        raise ModelError(f"{where}: class {path} does not exist in this version of neuraudio.") from None
     if not (isinstance(cls, type) and issubclass(cls, Processor)):
-        raise ModelError(f"{path} is not a neuraudio Processor.")
+        raise ModelError(f"{where}: {path} is not a neuraudio Processor.")
     return cls
 
 
-def build(entry: Entry) -> Processor:
-    return _import(entry.cls)(**entry.kwargs).eval()
+def build(cls_path: str, kwargs: dict[str, Any], where: str) -> Processor:
+    cls = _import(cls_path, where)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ModelError(f"{where}: cannot build {cls.__name__} from its kwargs ({err}).") from None
 
 
-def load(name: str) -> Processor:
-    """Load a registered model by name: an ``nn.Module`` in eval mode, on the CPU."""
-    if name in BUILTIN:
-        return build(BUILTIN[name])
-    known = ", ".join(sorted(BUILTIN))
-    raise ModelError(f"unknown model {name!r}; known models: {known}.")
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    path = folder / CONFIG
+    if not path.is_file():
+        raise ModelError(f"{folder}: not a model folder (no {CONFIG}).")
+    try:
+        config = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelError(f"{path}: not valid JSON ({err}).") from None
+    if not isinstance(config, dict):
+        raise ModelError(f"{path}: must hold a JSON object.")
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelError(f"{path}: format_version {version!r} is not supported (this neuraudio reads {FORMAT_VERSION}).")
+    for key in ("class", "kwargs", "weights_sha256"):
+        if key not in config:
+            raise ModelError(f"{path}: the key {key!r} is missing.")
+    return config
+
+
+def load_folder(folder) -> Processor:
+    """Load a model folder strictly (hash checked, every tensor present, nothing extra); never unpickles."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    config = read_config(folder)
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise ModelError(f"{folder}: {WEIGHTS} is missing.")
+    if sha256(weights) != config["weights_sha256"]:
+        raise ModelError(f"{weights}: sha256 does not match the one in {CONFIG} (a corrupted or replaced file).")
+    model = build(config["class"], config["kwargs"], str(folder / CONFIG))
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ModelError(f"{weights}: not a valid safetensors file ({err}).") from None
+    missing, unexpected = _key_mismatch(model, state)
+    if missing or unexpected:
+        raise ModelError(f"{weights}: tensors do not match {type(model).__name__} "
+                         f"(missing: {', '.join(missing) or 'none'}; unexpected: {', '.join(unexpected) or 'none'}).")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ModelError(f"{weights}: tensor shapes do not match {type(model).__name__} ({str(err).splitlines()[-1].strip()}).") from None
+    return model.eval()
+
+
+def _key_mismatch(model: torch.nn.Module, state: dict) -> tuple[list[str], list[str]]:
+    expected = set(model.state_dict())
+    return sorted(expected - set(state)), sorted(set(state) - expected)
+
+
+def save_folder(model: Processor, folder, *, name: str, task: str, training: dict | None = None,
+                metrics: dict | None = None, card: str | None = None) -> Path:
+    """Write ``model`` as a model folder (atomically: a temporary folder renamed into place)."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        raise ModelError(f"{folder}: already exists and is not empty; choose a new folder.")
+    config = model.config
+    try:
+        json.dumps(config["kwargs"])
+    except TypeError as err:
+        raise ModelError(f"{type(model).__name__}: its constructor arguments cannot be saved as JSON ({err}).") from None
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS))
+        full = {
+            "format_version": FORMAT_VERSION, "name": name, "task": task,
+            "class": config["class"], "kwargs": config["kwargs"],
+            "sample_rate": model.sample_rate, "latency": model.latency,
+            "knobs": {k: vars(spec) for k, spec in model.knobs.items()},
+            "weights_sha256": sha256(tmp / WEIGHTS),
+            "training": training or {}, "metrics": metrics or {},
+        }
+        (tmp / CONFIG).write_text(json.dumps(full, indent=2) + "\n")
+        (tmp / CARD).write_text(card or f"# {name}\n\nModel card: to be written (task: {task}).\n")
+        if folder.exists():
+            folder.rmdir()
+        os.replace(tmp, folder)
+    except BaseException:
+        for p in tmp.iterdir():
+            p.unlink()
+        tmp.rmdir()
+        raise
+    return folder
+
+
+def load(name_or_path) -> Processor:
+    """Load a model: a built-in name, a shipped pretrained name, or a path to a model folder.
+
+    Returns an ``nn.Module`` in eval mode, on the CPU.
+    """
+    text = str(name_or_path)
+    if text in BUILTIN:
+        entry = BUILTIN[text]
+        return build(entry.cls, entry.kwargs, text).eval()
+    if text in shipped():
+        return load_folder(shipped()[text])
+    path = Path(text)
+    if path.is_dir():
+        return load_folder(path)
+    if path.is_file():
+        raise ModelError(f"{path}: neuraudio loads model folders (config.json + model.safetensors), never pickled or "
+                         "checkpoint files; turn a training run into a folder with `neuraudio export`.")
+    known = ", ".join(sorted([*BUILTIN, *shipped()]))
+    raise ModelError(f"unknown model {text!r}: not a known name ({known}) nor a model folder.")
 
 
 def list_models() -> list[dict[str, Any]]:
-    """One dict per registered model: name, task, summary, sample_rate, latency, channels and knobs."""
+    """One dict per available model: name, task, summary, sample_rate, latency, stream_latency, channels, knobs."""
     rows = []
-    for entry in BUILTIN.values():
-        model = build(entry)
+    for name in [*BUILTIN, *shipped()]:
+        model = load(name)
+        if name in BUILTIN:
+            task, summary = BUILTIN[name].task, BUILTIN[name].summary
+        else:
+            config = read_config(shipped()[name])
+            task, summary = config.get("task", "?"), config.get("summary", "")
         rows.append({
-            "name": entry.name,
-            "task": entry.task,
-            "summary": entry.summary,
-            "sample_rate": model.sample_rate,
-            "latency": model.latency,
+            "name": name, "task": task, "summary": summary,
+            "sample_rate": model.sample_rate, "latency": model.latency,
             "stream_latency": model.stream(block_size=1).latency,
             "channels": model.in_channels,
             "knobs": {k: vars(spec) for k, spec in model.knobs.items()},

@@ -24,6 +24,8 @@ set, never on block sizes, so :func:`knob_trajectory` rebuilds it for offline pr
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence, Union
@@ -116,6 +118,33 @@ class Processor(nn.Module):
     out_channels: int = 1
     knobs: Mapping[str, Knob] = {}
     knob_time_constant_ms: float = 20.0
+
+    def __init_subclass__(cls, **kwargs):
+        """Record the arguments of the outermost constructor call, so a model can be saved as class + kwargs."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self, *args, **kw):
+            outermost = "_config_kwargs" not in self.__dict__
+            if outermost:
+                bound = signature.bind(self, *args, **kw)
+                bound.apply_defaults()
+                arguments = dict(bound.arguments)
+                arguments.pop("self")
+                object.__setattr__(self, "_config_kwargs", arguments)
+            init(self, *args, **kw)
+
+        cls.__init__ = recording_init
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """``{"class": "module:Name", "kwargs": {...}}``: what rebuilds this model (weights aside)."""
+        cls = type(self)
+        return {"class": f"{cls.__module__}:{cls.__qualname__}", "kwargs": dict(self.__dict__["_config_kwargs"])}
 
     def __init__(self, sample_rate: int, hop: int):
         super().__init__()
