@@ -15,6 +15,7 @@ from typing import Sequence
 import neuraudio
 from neuraudio.audio import AudioError, audio_info, measure_levels
 from neuraudio.hub import ModelError
+from neuraudio.train.data.common import DataError
 
 
 class CLIError(Exception):
@@ -123,6 +124,39 @@ def cmd_example(args) -> None:
         print(f"wrote {args.output}: {args.seconds:g} s at {args.sample_rate} Hz (tones with -50 dBFS noise)")
 
 
+def cmd_train(args) -> None:
+    try:
+        from neuraudio.train.cli import run
+    except ImportError as err:
+        raise CLIError(f"training needs the train extra ({err.name} is missing): pip install 'neuraudio[train]'.") from None
+    run([args.recipe, *args.overrides])
+
+
+def cmd_export(args) -> None:
+    from neuraudio.train.export import export_run
+
+    folder = export_run(args.run_dir, args.out_dir, name=args.name, which=args.checkpoint)
+    model = neuraudio.load(folder)
+    if not args.quiet:
+        print(f"wrote {folder}: {type(model).__name__}, {model.sample_rate} Hz, latency {model.latency} samples")
+
+
+def cmd_eval(args) -> None:
+    from neuraudio.evaluate import evaluate
+
+    model = neuraudio.load(args.model)
+    report = evaluate(args.task, model, args.data, progress=None if args.quiet else
+                      (lambda name: print(f"  {name}", file=sys.stderr)))
+    if args.json:
+        print(json.dumps({"model": str(args.model), "data": str(args.data), **report}))
+        return
+    keys = list(report["mean"])
+    print(f"{'item':30s} " + " ".join(f"{k:>10s}" for k in keys))
+    for name, row in report["items"].items():
+        print(f"{name[:30]:30s} " + " ".join(f"{row.get(k, float('nan')):10.4f}" for k in keys))
+    print(f"{'mean':30s} " + " ".join(f"{report['mean'][k]:10.4f}" for k in keys))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuraudio", description="Neural audio signal processing.")
     parser.add_argument("--version", action="version", version=f"neuraudio {neuraudio.__version__}")
@@ -148,6 +182,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     p.set_defaults(func=cmd_effect)
 
+    p = sub.add_parser("train", help="train a model from a recipe (LightningCLI; needs the train extra)",
+                       add_help=False)
+    p.add_argument("recipe", help="recipe YAML (e.g. recipes/effects/linear.yaml), or --help")
+    p.add_argument("overrides", nargs=argparse.REMAINDER, help="--section.key value ... (e.g. --data.root DIR)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", parents=[common], help="turn a training run into a model folder")
+    p.add_argument("run_dir", help="the run's --trainer.default_root_dir")
+    p.add_argument("out_dir", help="new folder for config.json + model.safetensors + README.md")
+    p.add_argument("--name", help="model name (default: the folder's name)")
+    p.add_argument("--checkpoint", default="best", help="best (lowest validation loss), last, or a path")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("eval", parents=[common], help="metrics of a model over a folder in its task's layout")
+    p.add_argument("task", choices=["effect", "enhancement", "vocoder", "separation", "echo"])
+    p.add_argument("--model", required=True, help="model name or folder")
+    p.add_argument("--data", required=True, help="folder in the task's layout")
+    p.add_argument("--json", action="store_true", help="one JSON object: items and means")
+    p.set_defaults(func=cmd_eval)
+
     p = sub.add_parser("example", parents=[common], help="write a generated example signal to try commands on")
     p.add_argument("output", help=".wav or .flac")
     p.add_argument("--seconds", type=float, default=6.0)
@@ -157,10 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        # Everything after `train` belongs to LightningCLI (including --help), not to argparse.
+        args = argparse.Namespace(command="train", recipe=argv[1] if len(argv) > 1 else "--help",
+                                  overrides=argv[2:], func=cmd_train)
+    else:
+        args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (AudioError, ModelError, CLIError, ValueError) as err:
+    except (AudioError, ModelError, CLIError, ValueError, FileNotFoundError, DataError) as err:
         print(f"neuraudio {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

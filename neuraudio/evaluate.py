@@ -1,0 +1,123 @@
+"""``neuraudio eval TASK --model NAME_OR_PATH --data DIR``: run a model over a folder in its task's layout and
+report per-item and mean metrics. The command behind every figure in a model card.
+
+Tasks and metrics:
+    effect       effects layout; every take, whole signal, ignore ranges masked: ESR (pre-emphasised), ESR, MR-STFT
+    enhancement  paired DIR/{clean,noisy} (or clean + noise mixed with seed 0): SI-SDR, SDR, and PESQ / STOI at 16 kHz
+                 when the [eval] extra is installed
+    vocoder      DIR/**/*.wav resynthesised (analysis -> resynthesis): MR-STFT, SI-SDR
+    separation   DIR/<song>/<stem>.wav: SDR per stem
+    echo         DIR/<clip>/{mic,ref,target}.wav: ERLE (whole clip), SI-SDR against target
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterator
+
+import torch
+
+from neuraudio.audio import resample
+from neuraudio.stream.processor import Processor
+from neuraudio.train import metrics
+
+TASKS = ("effect", "enhancement", "vocoder", "separation", "echo")
+
+
+def _effect(model: Processor, root) -> Iterator[tuple[str, dict[str, float]]]:
+    from neuraudio.train.data.effects import EffectsFolder
+
+    folder = EffectsFolder(root, model.sample_rate)
+    mask = folder.mask[None]
+    for i, (name, _, knobs) in enumerate(folder.takes):
+        unknown = sorted(set(knobs) ^ set(model.knobs))
+        if unknown:
+            raise ValueError(f"take {name}: knobs {sorted(knobs)} do not match the model's {sorted(model.knobs)}.")
+        y_hat = model.process(folder.x, **knobs)
+        y = folder.y[i]
+        yield name, {"esr": metrics.esr(y_hat, y, mask), "esr_raw": float(_raw_esr(y_hat, y, mask)),
+                     "mrstft": metrics.mrstft_distance(y_hat * mask, y * mask)}
+
+
+def _raw_esr(y_hat, y, mask):
+    from neuraudio.train import losses
+
+    return losses.esr(y_hat, y, mask, None)
+
+
+def _enhancement(model: Processor, root):
+    from neuraudio.train.data.common import split_names
+    from neuraudio.train.data.enhancement import EnhancementFolder, EnhancementSet
+
+    folder = EnhancementFolder(root, model.sample_rate)
+    names = split_names(list(folder.clean), 0.0, 0)[0]
+    dataset = EnhancementSet(folder, names, None, seed=0)
+    for i, name in enumerate(names):
+        item = dataset[i]
+        estimate = model.process(item["noisy"])
+        row = {"si_sdr": metrics.si_sdr(estimate, item["clean"]), "sdr": metrics.sdr(estimate, item["clean"]),
+               "si_sdr_input": metrics.si_sdr(item["noisy"], item["clean"])}
+        row.update(_speech_scores(estimate, item["clean"], model.sample_rate))
+        yield name, row
+
+
+def _speech_scores(estimate, clean, rate) -> dict[str, float]:
+    try:
+        import pesq  # noqa: F401
+        import pystoi  # noqa: F401
+    except ImportError:
+        return {}
+    est16, ref16 = resample(estimate, rate, 16000), resample(clean, rate, 16000)
+    return {"pesq_wb": metrics.pesq(est16, ref16, 16000), "stoi": metrics.stoi(est16, ref16, 16000)}
+
+
+def _vocoder(model: Processor, root):
+    from neuraudio.train.data.vocoder import VocoderFolder
+
+    folder = VocoderFolder(root, model.sample_rate)
+    for name, clip in folder.clips.items():
+        audio = clip.read()
+        y = model.process(audio)
+        yield name, {"mrstft": metrics.mrstft_distance(y, audio), "si_sdr": metrics.si_sdr(y, audio)}
+
+
+def _separation(model: Processor, root):
+    from neuraudio.train.data.separation import SeparationFolder
+
+    stems = list(getattr(model, "stems", []))
+    if not stems:
+        raise ValueError("separation needs a model that names its stems (model.stems).")
+    folder = SeparationFolder(root, model.sample_rate, model.in_channels, stems)
+    for song in folder.songs:
+        item = folder.read(song, 0, folder.frames(song))
+        estimate = model.process(item["mixture"])
+        yield song, {f"sdr_{s}": metrics.sdr(estimate[i], item["stems"][i]) for i, s in enumerate(stems)}
+
+
+def _echo(model: Processor, root):
+    from neuraudio.train.data.echo import EchoFolder
+
+    folder = EchoFolder(root, model.sample_rate)
+    for name, parts in folder.clips.items():
+        mic, ref, target = (parts[p].read(0, folder.frames(name)) for p in ("mic", "ref", "target"))
+        out = model.process(mic, ref)
+        yield name, {"erle": metrics.erle(mic, out), "si_sdr": metrics.si_sdr(out, target)}
+
+
+RUNNERS: dict[str, Callable] = {"effect": _effect, "enhancement": _enhancement, "vocoder": _vocoder,
+                                "separation": _separation, "echo": _echo}
+
+
+@torch.inference_mode()
+def evaluate(task: str, model: Processor, root, progress: Callable[[str], None] | None = None) -> dict:
+    """``{"task", "items": {name: {metric: value}}, "mean": {metric: value}}``."""
+    if task not in RUNNERS:
+        raise ValueError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}.")
+    items = {}
+    for name, row in RUNNERS[task](model, root):
+        items[name] = row
+        if progress:
+            progress(name)
+    keys = sorted({k for row in items.values() for k in row})
+    mean = {k: sum(r[k] for r in items.values() if k in r) / sum(1 for r in items.values() if k in r) for k in keys}
+    return {"task": task, "items": items, "mean": {k: v for k, v in mean.items() if not math.isnan(v)}}

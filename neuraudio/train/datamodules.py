@@ -1,0 +1,135 @@
+"""Lightning DataModules for the folder layouts of ARCHITECTURE.md; each wraps the datasets of
+``neuraudio.train.data``. Common arguments:
+
+    root:            the folder (``--data.root DIR``)
+    sample_rate:     Hz; files at another rate are resampled once on load
+    batch_size, num_workers
+    crop_seconds:    length of random training crops
+    crops_per_epoch: training items per epoch (crops are random, so an epoch is a count, not a pass)
+    val_fraction:    share of songs / clips / utterances / segments held out for validation
+    seed:            fixes the validation split (and the validation mixtures)
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from neuraudio.train.data.common import split_names
+from neuraudio.train.data.echo import EchoFolder, EchoSet
+from neuraudio.train.data.effects import EffectsFolder, EffectsTrainSet, EffectsValSet, split_segments
+from neuraudio.train.data.enhancement import EnhancementFolder, EnhancementSet
+from neuraudio.train.data.separation import SeparationFolder, SeparationSet
+from neuraudio.train.data.vocoder import VocoderFolder, VocoderSet
+
+
+class FolderDataModule(L.LightningDataModule):
+    def __init__(self, root: str, sample_rate: int, batch_size: int = 16, num_workers: int = 0,
+                 crop_seconds: float = 1.0, crops_per_epoch: int = 512, val_fraction: float = 0.1, seed: int = 0):
+        super().__init__()
+        if batch_size < 1 or crop_seconds <= 0 or crops_per_epoch < 1:
+            raise ValueError("batch_size and crops_per_epoch must be >= 1 and crop_seconds > 0.")
+        self.root, self.sample_rate = root, int(sample_rate)
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.crop = round(crop_seconds * sample_rate)
+        self.crops_per_epoch, self.val_fraction, self.seed = crops_per_epoch, val_fraction, seed
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+
+    def build(self) -> tuple[Dataset, Dataset]:
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None:
+            self.train_set, self.val_set = self.build()
+
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0, drop_last=False)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.batch_size, shuffle=False)  # items are random crops already
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, 1, shuffle=False)  # whole segments/songs: lengths differ
+
+
+class EffectsDataModule(FolderDataModule):
+    """``DIR/input.wav`` + ``DIR/<take>/output.wav`` (+ ``knobs.json``), optional ``DIR/ignore.json``.
+
+    Extra args: ``warmup_seconds`` (masked start of every crop, where the model's state settles),
+    ``split_seconds`` (length of the train/validation segments of the timeline).
+    """
+
+    def __init__(self, root: str, sample_rate: int, batch_size: int = 16, num_workers: int = 0,
+                 crop_seconds: float = 0.5, crops_per_epoch: int = 512, val_fraction: float = 0.1, seed: int = 0,
+                 warmup_seconds: float = 0.05, split_seconds: float = 5.0):
+        super().__init__(root, sample_rate, batch_size, num_workers, crop_seconds, crops_per_epoch, val_fraction, seed)
+        self.warmup = round(warmup_seconds * sample_rate)
+        self.split = round(split_seconds * sample_rate)
+        self.folder: EffectsFolder | None = None
+
+    def build(self):
+        self.folder = EffectsFolder(self.root, self.sample_rate)
+        train, val = split_segments(self.folder.frames, self.split, self.val_fraction, self.seed)
+        self.train_segments, self.val_segments = train, val
+        return (EffectsTrainSet(self.folder, train, self.crop, self.warmup, self.crops_per_epoch),
+                EffectsValSet(self.folder, val, self.warmup))
+
+
+class SeparationDataModule(FolderDataModule):
+    """``DIR/<song>/<stem>.wav`` (any stem names; ``mixture.wav`` optional). Extra: ``stems``, ``channels``, ``remix``."""
+
+    def __init__(self, root: str, sample_rate: int, stems: Sequence[str] | None = None, channels: int = 2,
+                 remix: bool = True, batch_size: int = 4, num_workers: int = 0, crop_seconds: float = 6.0,
+                 crops_per_epoch: int = 256, val_fraction: float = 0.1, seed: int = 0):
+        super().__init__(root, sample_rate, batch_size, num_workers, crop_seconds, crops_per_epoch, val_fraction, seed)
+        self.stems, self.channels, self.remix = stems, channels, remix
+
+    def build(self):
+        folder = SeparationFolder(self.root, self.sample_rate, self.channels, self.stems)
+        self.stems = folder.stems
+        train, val = split_names(list(folder.songs), self.val_fraction, self.seed)
+        return (SeparationSet(folder, train, self.crop, self.crops_per_epoch, self.remix),
+                SeparationSet(folder, val, None))
+
+
+class EchoDataModule(FolderDataModule):
+    """``DIR/<clip>/{mic,ref,target}.wav``."""
+
+    def build(self):
+        folder = EchoFolder(self.root, self.sample_rate)
+        train, val = split_names(list(folder.clips), self.val_fraction, self.seed)
+        return EchoSet(folder, train, self.crop, self.crops_per_epoch), EchoSet(folder, val, None)
+
+
+class EnhancementDataModule(FolderDataModule):
+    """``DIR/clean/*.wav`` + ``DIR/noise/*.wav`` (mixed on the fly at ``snr_db``) or paired ``DIR/{clean,noisy}``."""
+
+    def __init__(self, root: str, sample_rate: int, snr_db: tuple[float, float] = (-5.0, 20.0), batch_size: int = 16,
+                 num_workers: int = 0, crop_seconds: float = 2.0, crops_per_epoch: int = 512,
+                 val_fraction: float = 0.1, seed: int = 0):
+        super().__init__(root, sample_rate, batch_size, num_workers, crop_seconds, crops_per_epoch, val_fraction, seed)
+        self.snr_db = tuple(snr_db)
+
+    def build(self):
+        folder = EnhancementFolder(self.root, self.sample_rate)
+        train, val = split_names(list(folder.clean), self.val_fraction, self.seed)
+        return (EnhancementSet(folder, train, self.crop, self.snr_db, self.crops_per_epoch),
+                EnhancementSet(folder, val, None, self.snr_db, seed=self.seed))
+
+
+class VocoderDataModule(FolderDataModule):
+    """``DIR/**/*.wav``; validation uses the first ``crop_seconds`` of each held-out file."""
+
+    def build(self):
+        folder = VocoderFolder(self.root, self.sample_rate)
+        train, val = split_names(list(folder.clips), self.val_fraction, self.seed)
+        return (VocoderSet(folder, train, self.crop, self.crops_per_epoch),
+                VocoderSet(folder, val, self.crop, random=False))
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.batch_size, shuffle=False)

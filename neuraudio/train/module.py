@@ -1,0 +1,110 @@
+"""LightningModules: a plain neuraudio Processor inside, one ``_common_step`` per task, every loss term logged.
+
+The optimizer and learning-rate scheduler come from the recipe (LightningCLI's ``optimizer:`` and
+``lr_scheduler:`` sections); the checkpoint records the Processor's class and constructor kwargs so that
+``neuraudio export`` can rebuild it without unpickling anything.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from typing import Any
+
+import lightning as L
+import torch
+
+from neuraudio.stream.processor import Processor
+from neuraudio.train import losses
+
+CHECKPOINT_KEY = "neuraudio"
+
+
+class TaskModule(L.LightningModule):
+    """Base: subclasses implement ``_common_step(batch, stage) -> {"loss": ..., other terms}``."""
+
+    task = "?"
+
+    def __init__(self, model: Processor):
+        super().__init__()
+        if not isinstance(model, Processor):
+            raise ValueError(f"model must be a neuraudio Processor, got {type(model).__name__}.")
+        self.model = model
+        self._seconds_before = 0.0      # training time of earlier runs this one resumed
+        self._started = time.perf_counter()
+
+    def _common_step(self, batch: dict[str, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def training_step(self, batch, batch_idx):
+        terms = self._common_step(batch, "train")
+        size = next(iter(batch.values())).shape[0]
+        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, prog_bar=False, batch_size=size)
+        self.log("loss", terms["loss"].detach(), prog_bar=True, logger=False, batch_size=size)
+        return terms["loss"]
+
+    def validation_step(self, batch, batch_idx):
+        terms = self._common_step(batch, "val")
+        size = next(iter(batch.values())).shape[0]
+        self.log_dict({f"val/{k}": v for k, v in terms.items()}, prog_bar=False, batch_size=size, sync_dist=True)
+        self.log("val_loss", terms["loss"], prog_bar=True, batch_size=size, sync_dist=True)
+
+    def on_fit_start(self) -> None:
+        self._started = time.perf_counter()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = {
+            "task": self.task, **self.model.config,
+            "command": shlex.join(["neuraudio", *sys.argv[1:]]),
+            "train_seconds": self._seconds_before + time.perf_counter() - self._started,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._seconds_before = float(checkpoint.get(CHECKPOINT_KEY, {}).get("train_seconds", 0.0))
+
+
+class EffectModule(TaskModule):
+    """Effect modelling: ESR (pre-emphasised) + DC loss, optional MR-STFT, masked by the data's ignore ranges.
+
+    Args:
+        model: the Processor to train (its knobs must be the data's knobs).
+        esr_weight, dc_weight, mrstft_weight: loss weights.
+        pre_emphasis: coefficient of the 1 - a z^-1 filter before ESR.
+    """
+
+    task = "effect"
+
+    def __init__(self, model: Processor, esr_weight: float = 1.0, dc_weight: float = 1.0, mrstft_weight: float = 0.0,
+                 pre_emphasis: float = 0.85):
+        super().__init__(model)
+        self.esr_weight, self.dc_weight, self.mrstft_weight = esr_weight, dc_weight, mrstft_weight
+        self.pre_emphasis = pre_emphasis
+
+    def setup(self, stage: str) -> None:
+        data = getattr(self.trainer, "datamodule", None)
+        folder = getattr(data, "folder", None)
+        if folder is None:
+            return
+        if data.sample_rate != self.model.sample_rate:
+            raise ValueError(f"the data is read at {data.sample_rate} Hz but the model runs at "
+                             f"{self.model.sample_rate} Hz; set data.sample_rate to the model's rate.")
+        if sorted(folder.knob_names) != sorted(self.model.knobs):
+            raise ValueError(f"the takes set knobs {folder.knob_names or 'none'} but the model has knobs "
+                             f"{sorted(self.model.knobs) or 'none'}.")
+        self.knob_names = folder.knob_names
+
+    def _common_step(self, batch, stage):
+        x, y, mask = batch["input"], batch["target"], batch["mask"]
+        names = getattr(self, "knob_names", sorted(self.model.knobs))
+        knobs = {name: batch["knobs"][:, i, None].expand(-1, x.shape[-1]) for i, name in enumerate(names)}
+        y_hat = self.model.process(x, **knobs)
+        terms = {"esr": losses.esr(y_hat, y, mask, self.pre_emphasis), "dc": losses.dc_loss(y_hat, y, mask)}
+        loss = self.esr_weight * terms["esr"] + self.dc_weight * terms["dc"]
+        if self.mrstft_weight:
+            terms["mrstft"] = losses.mrstft(y_hat * mask, y * mask)
+            loss = loss + self.mrstft_weight * terms["mrstft"]
+        if stage == "val":
+            terms["esr_raw"] = losses.esr(y_hat, y, mask, None)
+        terms["loss"] = loss
+        return terms
