@@ -1,7 +1,7 @@
 """``neuraudio train RECIPE.yaml [--data.root DIR] [--section.key value ...]``: LightningCLI underneath.
 
 What it adds to plain LightningCLI: seed 0 by default; checkpoints in ``<default_root_dir>/checkpoints``
-(``best.ckpt`` by validation loss, ``last.ckpt``); CSV logs (and TensorBoard when installed) in
+(``best.ckpt`` by validation loss, ``last.ckpt`` every epoch); CSV logs (and TensorBoard when installed) in
 ``<default_root_dir>/logs``; re-running in the same ``default_root_dir`` resumes from ``last.ckpt``.
 Scaling is Lightning's own: ``--trainer.devices N --trainer.strategy ddp --trainer.num_nodes M``.
 """
@@ -21,10 +21,13 @@ from neuraudio.train.module import TaskModule
 
 
 class RunCheckpoint(ModelCheckpoint):
-    """Keeps ``best.ckpt`` (lowest ``val_loss``) and ``last.ckpt`` in ``<default_root_dir>/checkpoints``."""
+    """One checkpoint file, overwritten in ``<default_root_dir>/checkpoints``: ``best`` keeps the lowest
+    ``val_loss``, ``last`` the latest epoch (a separate callback: Lightning 2.6's ``save_last`` only writes when a
+    top-k checkpoint was written in the same step, which would make resuming lose epochs)."""
 
-    def __init__(self):
-        super().__init__(monitor="val_loss", mode="min", filename="best", save_top_k=1, save_last=True)
+    def __init__(self, which: str):
+        monitor = "val_loss" if which == "best" else None
+        super().__init__(monitor=monitor, mode="min", filename=which, save_top_k=1, enable_version_counter=False)
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         if self.dirpath is None:
@@ -73,7 +76,7 @@ def run(argv: Sequence[str]) -> None:
     cli = NeuraudioCLI(
         TaskModule, None, subclass_mode_model=True, subclass_mode_data=True,
         seed_everything_default=0, save_config_kwargs={"overwrite": True},
-        trainer_defaults={"callbacks": [RunCheckpoint()]},
+        trainer_defaults={"callbacks": [RunCheckpoint("best"), RunCheckpoint("last")]},
         args=list(argv), run=False, parser_kwargs={"prog": "neuraudio train"},
     )
     cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.resume_from)

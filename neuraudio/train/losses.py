@@ -36,6 +36,8 @@ def esr(estimate: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None 
     """Error-to-signal ratio (0 = perfect, 1 = as bad as silence), after optional pre-emphasis."""
     if pre_emphasis_coefficient:
         estimate, target = pre_emphasis(estimate, pre_emphasis_coefficient), pre_emphasis(target, pre_emphasis_coefficient)
+        if mask is not None:  # a filtered sample also needs its predecessor outside the ignored ranges
+            mask = mask * torch.nn.functional.pad(mask, (1, 0), value=1.0)[..., :-1]
     err = _masked_sum((target - estimate).pow(2), mask)
     return (err / (_masked_sum(target.pow(2), mask) + EPS)).mean()
 
