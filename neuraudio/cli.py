@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Sequence
 
 import neuraudio
@@ -157,6 +158,40 @@ def cmd_eval(args) -> None:
     print(f"{'mean':30s} " + " ".join(f"{report['mean'][k]:10.4f}" for k in keys))
 
 
+def cmd_capture_signal(args) -> None:
+    from neuraudio.effects.capture import capture_signal
+
+    if args.minutes > 60:
+        raise CLIError(f"--minutes {args.minutes:g} is more than an hour; captures of 3 to 10 minutes are typical.")
+    signal, layout = capture_signal(args.sample_rate, args.minutes, args.seed)
+    neuraudio.write_audio(args.output, signal, args.sample_rate, bit_depth="24")
+    layout_path = Path(args.output).with_suffix(".json")
+    layout_path.write_text(json.dumps(layout.__dict__, indent=1) + "\n")
+    if not args.quiet:
+        print(f"wrote {args.output} ({signal.shape[-1] / args.sample_rate:.1f} s at {args.sample_rate} Hz) and its "
+              f"layout {layout_path}: play it through the gear, record the output at the same rate, then "
+              f"`neuraudio align {args.output} RECORDING.wav --out output.wav`")
+
+
+def cmd_align(args) -> None:
+    from neuraudio.effects.capture import CaptureLayout, align
+
+    signal, rate = neuraudio.read_audio(args.input, channels=1)
+    recording, rec_rate = neuraudio.read_audio(args.recording, channels=1)
+    if rec_rate != rate:
+        raise CLIError(f"{args.recording}: recorded at {rec_rate} Hz but the input is {rate} Hz; record at the same rate.")
+    layout = None
+    layout_path = Path(args.input).with_suffix(".json")
+    if layout_path.is_file():
+        layout = CaptureLayout(**json.loads(layout_path.read_text()))
+    aligned, report = align(signal, recording, rate, layout, args.max_delay_ms / 1000)
+    for line in report.lines():
+        print(line)
+    if args.out:
+        neuraudio.write_audio(args.out, aligned, rate, bit_depth="32f", inputs=[args.input, args.recording])
+        print(f"wrote {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuraudio", description="Neural audio signal processing.")
     parser.add_argument("--version", action="version", version=f"neuraudio {neuraudio.__version__}")
@@ -181,6 +216,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bit-depth", choices=["16", "24", "32f"], default="24")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     p.set_defaults(func=cmd_effect)
+
+    p = sub.add_parser("capture-signal", parents=[common], help="write a test signal to play through your gear")
+    p.add_argument("output", help=".wav or .flac (a layout .json is written beside it)")
+    p.add_argument("--sample-rate", type=int, default=48000)
+    p.add_argument("--minutes", type=float, default=3.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_capture_signal)
+
+    p = sub.add_parser("align", parents=[common], help="find the delay and polarity of a recording of the capture signal")
+    p.add_argument("input", help="the capture signal that was played")
+    p.add_argument("recording", help="what the gear returned")
+    p.add_argument("--out", help="write the aligned recording here (.wav/.flac)")
+    p.add_argument("--max-delay-ms", type=float, default=500.0)
+    p.set_defaults(func=cmd_align)
 
     p = sub.add_parser("train", help="train a model from a recipe (LightningCLI; needs the train extra)",
                        add_help=False)

@@ -1,6 +1,7 @@
 """Training losses, each a plain function of ``(estimate, target)`` tensors shaped ``(..., time)`` (or spectra).
 
-Every function reduces to a scalar tensor (mean over leading dims) and is differentiable. ``mask`` arguments
+Every function reduces to a scalar tensor and is differentiable. ESR and DC pool the whole batch (sums over all
+items, then the ratio): per-item ratios explode on crops whose target is nearly silent or mostly masked. ``mask`` arguments
 (``(..., time)``, 1 = counts, 0 = ignored, e.g. a simulator's start-up transient) restrict a loss to part of the
 signal.
 
@@ -38,16 +39,16 @@ def esr(estimate: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None 
         estimate, target = pre_emphasis(estimate, pre_emphasis_coefficient), pre_emphasis(target, pre_emphasis_coefficient)
         if mask is not None:  # a filtered sample also needs its predecessor outside the ignored ranges
             mask = mask * torch.nn.functional.pad(mask, (1, 0), value=1.0)[..., :-1]
-    err = _masked_sum((target - estimate).pow(2), mask)
-    return (err / (_masked_sum(target.pow(2), mask) + EPS)).mean()
+    err = _masked_sum((target - estimate).pow(2), mask).sum()
+    return err / (_masked_sum(target.pow(2), mask).sum() + EPS)
 
 
 def dc_loss(estimate: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Squared mean error relative to the target's mean power."""
     count = torch.tensor(float(target.shape[-1])) if mask is None else mask.sum(-1).clamp_min(1.0)
-    mean_err = _masked_sum(target - estimate, mask) / count
-    power = _masked_sum(target.pow(2), mask) / count
-    return (mean_err.pow(2) / (power + EPS)).mean()
+    mean_err = _masked_sum(target - estimate, mask) / count          # per item and channel
+    power = (_masked_sum(target.pow(2), mask) / count).mean()
+    return mean_err.pow(2).mean() / (power + EPS)
 
 
 def stft_magnitude(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
