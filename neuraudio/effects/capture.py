@@ -78,8 +78,9 @@ class CaptureLayout:
 
 def capture_signal(sample_rate: int = 48000, minutes: float = 3.0, seed: int = 0) -> tuple[torch.Tensor, CaptureLayout]:
     """The capture test signal ``(1, time)`` float32 and its layout. Same arguments, same samples."""
-    if minutes < 0.5:
-        raise ValueError(f"a capture signal needs at least 0.5 minutes, got {minutes}.")
+    if minutes < 1.0:
+        raise ValueError(f"a capture signal needs at least 1 minute (calibration, sweeps, noise and validation "
+                         f"take 40 s), got {minutes:g}.")
     gen = torch.Generator().manual_seed(seed)
     sr = sample_rate
     parts, blips, pos = [], [], 0

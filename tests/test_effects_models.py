@@ -1,0 +1,118 @@
+import math
+
+import pytest
+import torch
+
+from neuraudio.effects.dsp import Compressor, Overdrive
+from neuraudio.effects.recurrent import RecurrentEffect
+from neuraudio.effects.tcn import TCNEffect
+from neuraudio.stream.testing import assert_stream_matches_offline, offline_knobs, run_stream
+
+SR = 16000
+GAIN = {"gain": {"default": 0.5, "minimum": 0.0, "maximum": 1.0, "unit": "0..1"}}
+TWO = {**GAIN, "attack_ms": {"default": 10.0, "minimum": 1.0, "maximum": 100.0, "unit": "ms", "scale": "log"}}
+
+
+def randomized(model, scale=0.1):
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn_like(p))
+    return model
+
+
+MODELS = {
+    "lstm-film": lambda: RecurrentEffect(SR, 16, GAIN, "film"),
+    "lstm-concat": lambda: RecurrentEffect(SR, 16, TWO, "concat"),
+    "lstm-fixed": lambda: RecurrentEffect(SR, 16),
+    "tcn-film": lambda: TCNEffect(SR, 8, 3, 5, 2, TWO),
+    "tcn-fixed": lambda: TCNEffect(SR, 8, 3, 5, 1),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_streaming_equals_offline_with_and_without_knobs(name):
+    model = randomized(MODELS[name]())
+    x = 0.5 * torch.randn(2, 500)
+    changes = [(150, {"gain": 0.9}), (320, {"gain": 0.1})] if model.knobs else []
+    errors = assert_stream_matches_offline(model, x, changes=changes, block_size=100,
+                                           patterns=["1", "3hop+7", "random"] if "lstm" in name else ["3hop+7", "random"])
+    assert max(errors.values()) <= 1e-5
+    assert model.latency == 0 and model.stream(block_size=64, channels=2).latency == 0
+
+
+def test_tcn_receptive_field_is_derived_from_its_layers():
+    model = randomized(TCNEffect(SR, 4, 3, 4, 2))
+    rf = model.receptive_field
+    assert rf == 1 + 2 * 2 * (1 + 2 + 4 + 8)
+    x1 = torch.randn(1, 400)
+    x2 = x1.clone()
+    x2[0, 100:110] += 1.0
+    d = (model.process(x2) - model.process(x1))[0].abs()
+    assert d[:100].max() == 0  # causal: nothing changes before the change
+    assert d[100:110].min() > 0
+    assert d[109 + rf :].max() == 0  # finite memory: the receptive field, derived from the layers
+
+
+def test_knobs_matter_after_training_like_perturbation():
+    model = randomized(RecurrentEffect(SR, 16, GAIN, "film"), scale=0.5)
+    x = 0.5 * torch.randn(1, 2000)
+    assert (model.process(x, gain=0.0) - model.process(x, gain=1.0)).abs().max() > 1e-3
+
+
+def test_knob_step_glides_and_jumps_no_more_than_a_slow_change():
+    model = randomized(RecurrentEffect(SR, 16, GAIN, "film"), scale=0.5)
+    t = torch.arange(SR) / SR
+    x = (0.5 * torch.sin(2 * math.pi * 220 * t))[None]
+    step, _ = run_stream(model, x, [128] * (SR // 128) + [SR % 128], 128, {"gain": 0.0}, [(SR // 2, {"gain": 1.0})])
+    # offline with the stream's smoothed trajectory gives the same samples
+    knobs = offline_knobs(model, SR, {"gain": 0.0}, [(SR // 2 - (SR // 2) % 128 + 128 * ((SR // 2) % 128 > 0), {"gain": 1.0})])
+    offline = model.process(x, **knobs)
+    assert (step - offline).abs().max() <= 1e-5
+    ramp = torch.cat([torch.zeros(SR // 4), torch.linspace(0, 1, SR // 2), torch.ones(SR - 3 * SR // 4)])
+    slow = model.process(x, gain=ramp)
+    assert step.diff().abs().max() <= 1.05 * slow.diff().abs().max() + 1e-4
+
+
+def test_compressor_static_curve_and_timing():
+    comp = Compressor(SR)
+    t = torch.arange(3 * SR) / SR
+    sine = (0.5 * torch.sin(2 * math.pi * 100 * t))[None]  # peak -6.02 dBFS
+    y = comp.process(sine, threshold_db=-20.0, ratio=4.0, knee_db=0.0, attack_ms=0.1, release_ms=1000.0)
+    assert 20 * math.log10(float(y[:, 2 * SR :].abs().max())) == pytest.approx(-20 + (-6.02 + 20) / 4, abs=0.05)
+    below = comp.process(0.01 * sine, threshold_db=-20.0, ratio=4.0, knee_db=0.0)
+    assert torch.allclose(below, 0.01 * sine, atol=1e-7)  # under the threshold: untouched
+    # attack: a level step reaches ~63 % of its final reduction after one time constant
+    step = torch.cat([torch.full((SR,), 0.01), torch.full((SR,), 0.5)])[None]
+    out = comp.process(step, threshold_db=-20.0, ratio=20.0, knee_db=0.0, attack_ms=10.0, release_ms=1000.0)
+    reduction = 20 * torch.log10(step / out)[0]
+    final = float(reduction[-1])
+    assert float(reduction[SR + round(0.010 * SR)]) == pytest.approx(final * (1 - math.exp(-1)), rel=0.03)
+
+
+def test_compressor_soft_knee_is_continuous():
+    comp = Compressor(SR)
+    levels = torch.linspace(-40, 0, 401)
+    x = (10 ** (levels / 20))[None, :, None].expand(1, 401, 4000).reshape(401, 4000)[:, None, :].contiguous()
+    y = comp.process(x, threshold_db=-20.0, ratio=4.0, knee_db=12.0, attack_ms=0.1)
+    out_db = 20 * torch.log10(y[:, 0, -1])
+    assert out_db.diff().min() > 0 and out_db.diff().max() < 0.11  # monotonic, no step at the knee edges
+
+
+def test_overdrive_adds_harmonics_and_tone_darkens():
+    od = Overdrive(SR)
+    t = torch.arange(SR) / SR
+    x = (0.5 * torch.sin(2 * math.pi * 200 * t))[None]
+    spec = lambda y: torch.fft.rfft(y[0]).abs()  # noqa: E731
+    y = od.process(x, drive_db=30.0, tone=1.0, level_db=0.0)
+    s = spec(y)
+    assert s[400] > 0.01 * s[200] and s[600] > 0.01 * s[200]  # 2nd (asymmetry) and 3rd harmonics
+    dark = spec(od.process(x, drive_db=30.0, tone=0.0, level_db=0.0))
+    assert dark[3000] < 0.5 * s[3000]
+
+
+def test_knob_spec_errors():
+    with pytest.raises(ValueError, match="knob 'gain'"):
+        RecurrentEffect(SR, 8, {"gain": {"default": 0.5}})
+    with pytest.raises(ValueError, match="conditioning"):
+        RecurrentEffect(SR, 8, GAIN, "sum")
