@@ -26,11 +26,17 @@ class TaskModule(L.LightningModule):
 
     task = "?"
 
-    def __init__(self, model: Processor):
+    def __init__(self, model: Processor, init_from: str | None = None):
         super().__init__()
         if not isinstance(model, Processor):
             raise ValueError(f"model must be a neuraudio Processor, got {type(model).__name__}.")
         self.model = model
+        if init_from:
+            # Start from an exported model folder (safetensors, strict): how a committed snapshot resumes training
+            # on a machine without the run's checkpoints.
+            from neuraudio.hub import load_folder
+
+            self.model.load_state_dict(load_folder(init_from).state_dict(), strict=True)
         self._seconds_before = 0.0      # training time of earlier runs this one resumed
         self._started = time.perf_counter()
 
@@ -69,6 +75,7 @@ class EffectModule(TaskModule):
 
     Args:
         model: the Processor to train (its knobs must be the data's knobs).
+        init_from: a model folder whose weights start the training (same class and kwargs).
         esr_weight, dc_weight, mrstft_weight: loss weights.
         pre_emphasis: coefficient of the 1 - a z^-1 filter before ESR.
     """
@@ -76,8 +83,8 @@ class EffectModule(TaskModule):
     task = "effect"
 
     def __init__(self, model: Processor, esr_weight: float = 1.0, dc_weight: float = 1.0, mrstft_weight: float = 0.0,
-                 pre_emphasis: float = 0.85):
-        super().__init__(model)
+                 pre_emphasis: float = 0.85, init_from: str | None = None):
+        super().__init__(model, init_from)
         self.esr_weight, self.dc_weight, self.mrstft_weight = esr_weight, dc_weight, mrstft_weight
         self.pre_emphasis = pre_emphasis
 
