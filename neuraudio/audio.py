@@ -119,6 +119,14 @@ def iter_audio_blocks(path, block_frames: int, *, sample_rates: Sequence[int] | 
             yield torch.from_numpy(np.ascontiguousarray(block.T))
 
 
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".w64", ".rf64", ".caf")
+
+
+def audio_files_under(folder) -> list[Path]:
+    """Audio files (by suffix) anywhere under ``folder``, sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+
+
 def convert_channels(audio: torch.Tensor, channels: int, name: str = "signal") -> torch.Tensor:
     """Mix down to mono (mean), or up from mono (copy); other conversions are refused.
 

@@ -14,9 +14,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from neuraudio.audio import AudioError, audio_info, read_audio
+from neuraudio.audio import AUDIO_SUFFIXES, AudioError, audio_files_under, audio_info, read_audio
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".w64", ".rf64", ".caf"}
 
 
 class DataError(Exception):
@@ -31,8 +30,9 @@ def require_dir(path: Path, what: str) -> Path:
 
 
 def audio_files(folder: Path, recursive: bool = False) -> list[Path]:
-    pattern = "**/*" if recursive else "*"
-    return sorted(p for p in Path(folder).glob(pattern) if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    if recursive:
+        return audio_files_under(folder)
+    return sorted(p for p in Path(folder).glob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
 
 
 def find_audio(folder: Path, stem: str) -> Path | None:

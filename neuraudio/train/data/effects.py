@@ -84,23 +84,32 @@ def split_segments(frames: int, segment: int, val_fraction: float, seed: int) ->
 
 
 class EffectsTrainSet(Dataset):
-    """Random crops of training segments: ``{"input", "target", "mask": (1, L), "knobs": (K,)}``."""
+    """Random crops of training segments: ``{"input", "target", "mask": (1, L), "knobs": (K,)}``.
 
-    def __init__(self, folder: EffectsFolder, segments, crop: int, warmup: int, crops_per_epoch: int):
+    A crop whose loss region (after the warm-up) is less than ``min_unmasked`` unmasked is drawn again (up to 20
+    times), so data with large ignored ranges still gives full batches of signal.
+    """
+
+    def __init__(self, folder: EffectsFolder, segments, crop: int, warmup: int, crops_per_epoch: int,
+                 min_unmasked: float = 0.5):
         usable = [(a, b) for a, b in segments if b - a >= crop + warmup]
         if not usable:
             raise DataError(f"{folder.root}: no training segment holds a crop of {crop + warmup} samples; "
                             "shorten crop_seconds/warmup_seconds or lengthen split_seconds.")
         self.folder, self.segments, self.crop, self.warmup, self.count = folder, usable, crop, warmup, crops_per_epoch
+        self.min_unmasked = min_unmasked
 
     def __len__(self) -> int:
         return self.count
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         take = int(torch.randint(0, len(self.folder.takes), (1,)))
-        a, b = self.segments[int(torch.randint(0, len(self.segments), (1,)))]
         length = self.crop + self.warmup
-        start = a + int(torch.randint(0, b - a - length + 1, (1,)))
+        for _ in range(20):
+            a, b = self.segments[int(torch.randint(0, len(self.segments), (1,)))]
+            start = a + int(torch.randint(0, b - a - length + 1, (1,)))
+            if float(self.folder.mask[start + self.warmup : start + length].mean()) >= self.min_unmasked:
+                break
         mask = self.folder.mask[start : start + length].clone()
         mask[: self.warmup] = 0.0
         return {
