@@ -64,5 +64,8 @@ class FiLM(nn.Module):
         nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, features: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        if condition.shape[-2] > 1 and bool((condition == condition[..., :1, :]).all()):
+            # Knobs held still over the block (the usual case): one MLP evaluation, broadcast over time.
+            condition = condition[..., :1, :]
         gamma, beta = self.net(condition).chunk(2, dim=-1)
         return features * (1 + gamma) + beta

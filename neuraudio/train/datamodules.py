@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import lightning as L
-import torch
 from torch.utils.data import DataLoader, Dataset
 
 from neuraudio.train.data.common import split_names
