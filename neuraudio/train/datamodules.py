@@ -61,20 +61,23 @@ class EffectsDataModule(FolderDataModule):
 
     Extra args: ``warmup_seconds`` (masked start of every crop, where the model's state settles),
     ``split_seconds`` (length of the train/validation segments of the timeline), ``val_from_seconds`` (instead of a
-    seeded choice of segments: everything from this time on validates, e.g. the last clips of a file).
+    seeded choice of segments: everything from this time on validates, e.g. the last clips of a file), ``takes``
+    (use only these take folders, e.g. to hold a knob setting out).
     """
 
     def __init__(self, root: str, sample_rate: int, batch_size: int = 16, num_workers: int = 0,
                  crop_seconds: float = 0.5, crops_per_epoch: int = 512, val_fraction: float = 0.1, seed: int = 0,
-                 warmup_seconds: float = 0.05, split_seconds: float = 5.0, val_from_seconds: float | None = None):
+                 warmup_seconds: float = 0.05, split_seconds: float = 5.0, val_from_seconds: float | None = None,
+                 takes: list[str] | None = None):
         super().__init__(root, sample_rate, batch_size, num_workers, crop_seconds, crops_per_epoch, val_fraction, seed)
         self.warmup = round(warmup_seconds * sample_rate)
         self.split = round(split_seconds * sample_rate)
         self.val_from = None if val_from_seconds is None else round(val_from_seconds * sample_rate)
+        self.takes = takes
         self.folder: EffectsFolder | None = None
 
     def build(self):
-        self.folder = EffectsFolder(self.root, self.sample_rate)
+        self.folder = EffectsFolder(self.root, self.sample_rate, self.takes)
         if self.val_from is not None:
             train = [(s, min(s + self.split, self.val_from)) for s in range(0, self.val_from, self.split)]
             val = [(self.val_from, self.folder.frames)]

@@ -24,14 +24,20 @@ from neuraudio.train.data.common import Clip, DataError, find_audio, read_json, 
 class EffectsFolder:
     """Reads and checks an effects folder; holds the input, the takes, their knobs and the loss mask."""
 
-    def __init__(self, root, sample_rate: int):
+    def __init__(self, root, sample_rate: int, takes: list[str] | None = None):
         self.root = require_dir(Path(root), "the effects data")
         input_path = find_audio(self.root, "input")
         if input_path is None:
             raise DataError(f"{self.root}: no input.<wav|flac|...> file (the signal played into the gear).")
         self.input = Clip(input_path, sample_rate, channels=1)
         self.takes: list[tuple[str, Clip, dict[str, float]]] = []
-        for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
+        folders = sorted(p for p in self.root.iterdir() if p.is_dir())
+        if takes is not None:
+            missing = sorted(set(takes) - {p.name for p in folders})
+            if missing:
+                raise DataError(f"{self.root}: no take folder named {', '.join(missing)}.")
+            folders = [p for p in folders if p.name in takes]
+        for folder in folders:
             output = find_audio(folder, "output")
             if output is None:
                 raise DataError(f"{folder}: no output.<wav|flac|...> file in this take folder.")

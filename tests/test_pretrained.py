@@ -1,0 +1,45 @@
+"""Every shipped model: golden outputs, the streaming contract, and a folder that loads strictly."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import neuraudio
+from neuraudio import hub
+from neuraudio.stream.testing import assert_stream_matches_offline
+from tests.golden.make_golden import HERE, golden_input, knob_settings
+
+SHIPPED = sorted(hub.shipped())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_golden_outputs(name):
+    model = neuraudio.load(name)
+    golden = load_file(str(HERE / f"{name}.safetensors"))
+    x = golden_input(model)
+    assert torch.equal(x, golden["input"])
+    for i, knobs in enumerate(knob_settings(model)):
+        assert (model.process(x, **knobs) - golden[f"output_{i}"]).abs().max() <= 1e-4, knobs
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_streaming_equals_offline(name):
+    model = neuraudio.load(name)
+    x = golden_input(model)[:, :4000]
+    knobs = knob_settings(model)
+    changes = [(1500, knobs[2]), (3000, knobs[0])] if model.knobs else []
+    assert max(assert_stream_matches_offline(model, x, patterns=["3hop+7", "random"], block_size=256,
+                                             changes=changes).values()) <= 1e-5
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_model_card_and_config_are_complete(name):
+    folder = hub.shipped()[name]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["training"].get("command", "").startswith("neuraudio train")
+    assert config["metrics"], "a shipped model reports measured metrics"
+    card = (folder / "README.md").read_text()
+    for needed in ("neuraudio train", "Data", "ESR"):
+        assert needed in card
