@@ -149,3 +149,18 @@ def test_augment_hooks():
     assert augment.random_gain(x, 6.0, 6.0).std() / x.std() == pytest.approx(10 ** (6 / 20), rel=1e-4)
     y = augment.random_tilt(x)
     assert y.shape == x.shape and 0.3 < float(y.std() / x.std()) <= 1.01
+
+
+def test_crops_avoid_mostly_ignored_regions_and_takes_can_be_selected(tmp_path):
+    root, n = effects_dir(tmp_path, seconds=20)
+    # ignore 0.3 s of every 0.6 s, like a simulator's start-up transient at each clip
+    clip = int(0.6 * SR)
+    (root / "ignore.json").write_text(json.dumps({"ranges": [[s, s + clip // 2] for s in range(0, n, clip)]}))
+    folder = EffectsFolder(root, SR, takes=["take1"])
+    assert [name for name, _, _ in folder.takes] == ["take1"]
+    train, _ = split_segments(folder.frames, 2 * SR, 0.2, seed=3)
+    dataset = EffectsTrainSet(folder, train, crop=SR // 10, warmup=SR // 50, crops_per_epoch=200)
+    shares = [float(dataset[i]["mask"][0, SR // 50 :].mean()) for i in range(200)]
+    assert min(shares) >= 0.5 and sum(shares) / len(shares) > 0.7
+    with pytest.raises(DataError, match="no take folder named take7"):
+        EffectsFolder(root, SR, takes=["take7"])
