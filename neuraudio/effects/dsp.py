@@ -68,7 +68,27 @@ def _rows(x: torch.Tensor, value: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(value.expand(x.shape).reshape(-1, x.shape[-1]).detach().cpu().double().numpy())
 
 
-class Compressor(Processor):
+class _RecursiveDSP(Processor):
+    """Shell of a per-sample DSP effect: ``_run(x, knobs, state)`` does the work; the state is one float64 per row
+    (channel), ``None`` offline (start from rest)."""
+
+    def __init__(self, sample_rate: int = 48000):
+        super().__init__(sample_rate, hop=1)
+
+    def _run(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor], state: np.ndarray | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x, knobs):
+        return self._run(x, knobs, None)
+
+    def init_state(self, channels, max_samples, device):
+        return np.zeros(channels)
+
+    def step(self, x, state, knobs):
+        return self._run(x, knobs, state)
+
+
+class Compressor(_RecursiveDSP):
     """Feed-forward log-domain compressor with soft knee (mono detector per channel)."""
 
     knobs = {
@@ -79,9 +99,6 @@ class Compressor(Processor):
         "knee_db": Knob(6.0, 0.0, 12.0, "dB", "width of the quadratic soft knee"),
         "makeup_db": Knob(0.0, 0.0, 24.0, "dB", "gain after compression"),
     }
-
-    def __init__(self, sample_rate: int = 48000):
-        super().__init__(sample_rate, hop=1)
 
     def _run(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor], state: np.ndarray | None) -> torch.Tensor:
         k = {n: _rows(x, v) for n, v in knobs.items()}
@@ -99,17 +116,9 @@ class Compressor(Processor):
         gain = 10 ** ((k["makeup_db"] - r) / 20)
         return x * torch.from_numpy(gain).to(x.dtype).reshape(x.shape).to(x.device)
 
-    def forward(self, x, knobs):
-        return self._run(x, knobs, None)
-
-    def init_state(self, channels, max_samples, device):
-        return np.zeros(channels)
-
-    def step(self, x, state, knobs):
-        return self._run(x, knobs, state)
 
 
-class Overdrive(Processor):
+class Overdrive(_RecursiveDSP):
     """Asymmetric tanh overdrive with a tone low-pass and output level."""
 
     knobs = {
@@ -118,9 +127,6 @@ class Overdrive(Processor):
         "level_db": Knob(-6.0, -24.0, 6.0, "dB", "output level"),
     }
     bias = 0.2
-
-    def __init__(self, sample_rate: int = 48000):
-        super().__init__(sample_rate, hop=1)
 
     def _run(self, x, knobs, state):
         k = {n: _rows(x, v) for n, v in knobs.items()}
@@ -134,11 +140,3 @@ class Overdrive(Processor):
         y = 10 ** (k["level_db"] / 20) * u
         return torch.from_numpy(y).to(x.dtype).reshape(x.shape).to(x.device)
 
-    def forward(self, x, knobs):
-        return self._run(x, knobs, None)
-
-    def init_state(self, channels, max_samples, device):
-        return np.zeros(channels)
-
-    def step(self, x, state, knobs):
-        return self._run(x, knobs, state)

@@ -55,9 +55,7 @@ class RecurrentEffect(Processor):
         inputs = x.reshape(-1, length, 1)
         condition = None
         if self.normalize is not None:
-            # knobs are (..., T) over x's batch dims: broadcast over channels, then flatten like x.
-            condition = self.normalize({n: v.unsqueeze(-2).expand(*lead, length) if v.ndim < x.ndim else v
-                                        for n, v in knobs.items()}).reshape(-1, length, len(self.knobs))
+            condition = self.normalize.rows(x, knobs)
             if self.conditioning in ("concat", "both"):
                 inputs = torch.cat([inputs, condition], dim=-1)
         h, state = self.lstm(inputs, state)

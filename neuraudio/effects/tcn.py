@@ -54,11 +54,7 @@ class TCNEffect(Processor):
         return 1 + (self.kernel_size - 1) * sum(self.dilations)
 
     def _condition(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
-        if self.normalize is None:
-            return None
-        lead, length = x.shape[:-1], x.shape[-1]
-        c = self.normalize({n: v.unsqueeze(-2).expand(*lead, length) if v.ndim < x.ndim else v for n, v in knobs.items()})
-        return c.reshape(-1, length, len(self.knobs))
+        return None if self.normalize is None else self.normalize.rows(x, knobs)
 
     def _run(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor], caches: list[torch.Tensor] | None):
         """``caches[i]``: the last ``(k-1)*d`` inputs of layer ``i`` (streaming); ``None``: zero history."""

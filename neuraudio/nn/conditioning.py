@@ -53,6 +53,13 @@ class KnobNormalizer(nn.Module):
         columns = [torch.log(knobs[n].clamp_min(1e-12)) if is_log else knobs[n] for n, is_log in zip(self.names, self.log)]
         return (torch.stack(columns, dim=-1) - self.lo) / self.span
 
+    def rows(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Features for every row of ``x`` (``(..., channels, T)``): ``(rows, T, K)``, knobs given per batch item
+        (``(..., T)``, broadcast over channels) or per row (``(..., channels, T)``)."""
+        lead, length = x.shape[:-1], x.shape[-1]
+        per_row = {n: v.unsqueeze(-2).expand(*lead, length) if v.ndim < x.ndim else v for n, v in knobs.items()}
+        return self(per_row).reshape(-1, length, len(self.names))
+
 
 class FiLM(nn.Module):
     """Scale and shift ``features`` (``(..., T, C)``) by an MLP of ``condition`` (``(..., T, K)``)."""
