@@ -35,14 +35,8 @@ def _effect(model: Processor, root) -> Iterator[tuple[str, dict[str, float]]]:
             raise ValueError(f"take {name}: knobs {sorted(knobs)} do not match the model's {sorted(model.knobs)}.")
         y_hat = model.process(folder.x, **knobs)
         y = folder.y[i]
-        yield name, {"esr": metrics.esr(y_hat, y, mask), "esr_raw": float(_raw_esr(y_hat, y, mask)),
+        yield name, {"esr": metrics.esr(y_hat, y, mask), "esr_raw": metrics.esr(y_hat, y, mask, pre_emphasis=None),
                      "mrstft": metrics.mrstft_distance(y_hat * mask, y * mask)}
-
-
-def _raw_esr(y_hat, y, mask):
-    from neuraudio.train import losses
-
-    return losses.esr(y_hat, y, mask, None)
 
 
 def _enhancement(model: Processor, root):

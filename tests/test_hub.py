@@ -31,10 +31,14 @@ def test_save_then_load_gives_identical_outputs(folder):
     assert (path / "README.md").is_file() and not loaded.training
 
 
-def _rehash(path):
+def _edit_config(path, **changes):
     config = json.loads((path / "config.json").read_text())
-    config["weights_sha256"] = hub.sha256(path / "model.safetensors")
+    config.update(changes)
     (path / "config.json").write_text(json.dumps(config))
+
+
+def _rehash(path):
+    _edit_config(path, weights_sha256=hub.sha256(path / "model.safetensors"))
 
 
 def test_corrupted_weights_fail_the_hash_check(folder):
@@ -56,9 +60,7 @@ def test_truncated_weights_with_matching_hash_are_not_safetensors(folder):
 
 def test_unknown_format_version(folder):
     path, _ = folder
-    config = json.loads((path / "config.json").read_text())
-    config["format_version"] = 99
-    (path / "config.json").write_text(json.dumps(config))
+    _edit_config(path, format_version=99)
     with pytest.raises(ModelError, match="format_version 99 is not supported"):
         neuraudio.load(path)
 
@@ -75,9 +77,7 @@ def test_missing_tensor_is_named(folder):
 
 def test_classes_outside_neuraudio_are_refused(folder):
     path, _ = folder
-    config = json.loads((path / "config.json").read_text())
-    config["class"] = "os:system"
-    (path / "config.json").write_text(json.dumps(config))
+    _edit_config(path, **{"class": "os:system"})
     with pytest.raises(ModelError, match="not a neuraudio model class"):
         neuraudio.load(path)
 

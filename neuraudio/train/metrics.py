@@ -15,9 +15,10 @@ from neuraudio.train import losses
 EPS = 1e-8
 
 
-def esr(estimate, target, mask=None) -> float:
+def esr(estimate, target, mask=None, pre_emphasis: float | None = 0.85) -> float:
+    """Pre-emphasised ESR by default; ``pre_emphasis=None`` gives the plain ESR."""
     with torch.no_grad():
-        return float(losses.esr(estimate, target, mask))
+        return float(losses.esr(estimate, target, mask, pre_emphasis))
 
 
 def mrstft_distance(estimate, target) -> float:
