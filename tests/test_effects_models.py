@@ -116,3 +116,19 @@ def test_knob_spec_errors():
         RecurrentEffect(SR, 8, {"gain": {"default": 0.5}})
     with pytest.raises(ValueError, match="conditioning"):
         RecurrentEffect(SR, 8, GAIN, "sum")
+    with pytest.raises(ValueError, match="scale must be one of"):
+        RecurrentEffect(SR, 8, {"gain": {**GAIN["gain"], "scale": "exp"}})
+
+
+def test_knob_scales_map_travel_to_features():
+    from neuraudio.nn.conditioning import KnobNormalizer
+
+    specs = {"gain": {**GAIN["gain"], "scale": "audio"}, "attack_ms": TWO["attack_ms"],
+             "mix": {"default": 50.0, "minimum": 0.0, "maximum": 100.0, "unit": "%"}}
+    norm = KnobNormalizer(specs)
+    values = {"gain": torch.tensor([0.0, 0.5, 1.0]), "attack_ms": torch.tensor([1.0, 10.0, 100.0]),
+              "mix": torch.tensor([0.0, 25.0, 100.0])}
+    features = norm(values)
+    # audio taper: 10% at mid-travel; log: mid-point of log(1)..log(100) at 10 ms; linear: 25 of 0..100
+    expected = torch.tensor([[0.0, 0.0, 0.0], [0.1, 0.5, 0.25], [1.0, 1.0, 1.0]])
+    assert torch.allclose(features, expected, atol=1e-6)

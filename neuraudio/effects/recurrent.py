@@ -31,7 +31,7 @@ class RecurrentEffect(Processor):
     Args:
         sample_rate: Hz.
         hidden_size: LSTM width (16-64 runs in real time on one CPU thread at 128-sample blocks).
-        knobs: ``{name: {"default", "minimum", "maximum", "unit"[, "scale": "log"]}}``; empty for a fixed capture.
+        knobs: ``{name: {"default", "minimum", "maximum", "unit"[, "scale": "log" | "audio"]}}``; empty for a fixed capture.
         conditioning: ``"film"``, ``"concat"`` or ``"both"``.
     """
 

@@ -15,10 +15,21 @@ from torch import nn
 from neuraudio.stream.processor import Knob
 
 
+SCALES = ("linear", "log", "audio")
+AUDIO_TAPER_BASE = 81.0  # (81**0.5 - 1) / 80 = 0.1: an A-taper pot has 10% of its resistance at mid-travel
+
+
 def knob_specs(knobs: Mapping[str, Mapping]) -> dict[str, Knob]:
     """``{"gain": {"default": 0.5, "minimum": 0, "maximum": 1, "unit": "0..1"}}`` -> ``{"gain": Knob(...)}``.
 
-    An optional ``"scale": "log"`` in a spec (for times and ratios) normalises on a log axis.
+    An optional ``"scale"`` says how the knob's travel maps to the model's 0..1 feature:
+
+    * ``"linear"`` (default): ``(v - minimum) / (maximum - minimum)``;
+    * ``"log"`` (times, ratios, frequencies): the same on ``log(v)``; needs a positive minimum;
+    * ``"audio"``: the law of an audio-taper (A, logarithmic) potentiometer, the usual gain or volume pot of a pedal:
+      with ``p`` the linear position, the feature is ``(81**p - 1) / 80`` (10% of the resistance at mid-travel).
+      Declaring the pot's law puts settings that sound alike close together, which is what lets a model trained at a
+      few settings interpolate between them.
     """
     specs = {}
     for name, spec in knobs.items():
@@ -27,7 +38,10 @@ def knob_specs(knobs: Mapping[str, Mapping]) -> dict[str, Knob]:
             specs[name] = Knob(**fields)
         except TypeError as err:
             raise ValueError(f"knob {name!r}: {err}; give default, minimum, maximum and unit.") from None
-        if spec.get("scale", "linear") == "log" and specs[name].minimum <= 0:
+        scale = spec.get("scale", "linear")
+        if scale not in SCALES:
+            raise ValueError(f"knob {name!r}: scale must be one of {', '.join(SCALES)}, got {scale!r}.")
+        if scale == "log" and specs[name].minimum <= 0:
             raise ValueError(f"knob {name!r}: a log-scaled knob needs a positive minimum.")
     return specs
 
@@ -38,20 +52,24 @@ class KnobNormalizer(nn.Module):
     def __init__(self, knobs: Mapping[str, Mapping]):
         super().__init__()
         self.names = list(knobs)
-        lo, hi, log = [], [], []
+        lo, hi, self.scales = [], [], []
         for name in self.names:
             spec = knobs[name]
-            is_log = spec.get("scale", "linear") == "log"
-            lo.append(math.log(spec["minimum"]) if is_log else spec["minimum"])
-            hi.append(math.log(spec["maximum"]) if is_log else spec["maximum"])
-            log.append(is_log)
+            scale = spec.get("scale", "linear")
+            lo.append(math.log(spec["minimum"]) if scale == "log" else spec["minimum"])
+            hi.append(math.log(spec["maximum"]) if scale == "log" else spec["maximum"])
+            self.scales.append(scale)
         self.register_buffer("lo", torch.tensor(lo, dtype=torch.float32), persistent=False)
         self.register_buffer("span", (torch.tensor(hi) - torch.tensor(lo)).clamp_min(1e-9).float(), persistent=False)
-        self.log = log
+        self.register_buffer("audio", torch.tensor([s == "audio" for s in self.scales]), persistent=False)
 
     def forward(self, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        columns = [torch.log(knobs[n].clamp_min(1e-12)) if is_log else knobs[n] for n, is_log in zip(self.names, self.log)]
-        return (torch.stack(columns, dim=-1) - self.lo) / self.span
+        columns = [torch.log(knobs[n].clamp_min(1e-12)) if s == "log" else knobs[n] for n, s in zip(self.names, self.scales)]
+        position = (torch.stack(columns, dim=-1) - self.lo) / self.span
+        if "audio" in self.scales:
+            tapered = (torch.pow(AUDIO_TAPER_BASE, position) - 1) / (AUDIO_TAPER_BASE - 1)
+            position = torch.where(self.audio, tapered, position)
+        return position
 
     def rows(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Features for every row of ``x`` (``(..., channels, T)``): ``(rows, T, K)``, knobs given per batch item
@@ -71,8 +89,9 @@ class FiLM(nn.Module):
         nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, features: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        if condition.shape[-2] > 1 and bool((condition == condition[..., :1, :]).all()):
-            # Knobs held still over the block (the usual case): one MLP evaluation, broadcast over time.
+        if condition.shape[-2] > 1 and not condition.is_cuda and bool((condition == condition[..., :1, :]).all()):
+            # Knobs held still over the block (the usual case): one MLP evaluation, broadcast over time. Not on
+            # CUDA, where the check would synchronise (and break CUDA-graph capture) and the MLP is cheap anyway.
             condition = condition[..., :1, :]
         gamma, beta = self.net(condition).chunk(2, dim=-1)
         return features * (1 + gamma) + beta
