@@ -16,6 +16,7 @@ from typing import Sequence
 import neuraudio
 from neuraudio.audio import AudioError, audio_info, measure_levels
 from neuraudio.hub import ModelError
+from neuraudio.runtime import EngineError
 from neuraudio.train.data.common import DataError
 
 
@@ -173,6 +174,21 @@ def cmd_capture_signal(args) -> None:
               f"`neuraudio align {args.output} RECORDING.wav --out output.wav`")
 
 
+def cmd_bench(args) -> None:
+    from neuraudio.runtime.bench import benchmark, format_report
+
+    if args.block_size < 1 or args.seconds <= 0 or (args.threads is not None and args.threads < 1):
+        raise CLIError("--block-size and --threads must be at least 1 and --seconds positive.")
+    model = neuraudio.load(args.model)
+    result = benchmark(model, device=_device(args.device), block_size=args.block_size, seconds=args.seconds,
+                       threads=args.threads, channels=args.channels, dtype=args.dtype,
+                       cuda_graph=not args.no_cuda_graph, name=args.model)
+    if not args.json or not args.quiet:
+        print(format_report(result))
+    if args.json:
+        print(json.dumps(result))
+
+
 def cmd_align(args) -> None:
     from neuraudio.effects.capture import CaptureLayout, align
 
@@ -251,6 +267,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object: items and means")
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("bench", parents=[common], help="offline and real-time (per-block) speed of a model")
+    p.add_argument("model", help="model name or folder")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    p.add_argument("--block-size", type=int, default=128, help="samples per host block (default 128)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1, like an audio thread)")
+    p.add_argument("--seconds", type=float, default=10.0, help="seconds of test audio (default 10)")
+    p.add_argument("--channels", type=int, default=1)
+    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32")
+    p.add_argument("--no-cuda-graph", action="store_true", help="run eagerly on CUDA (to compare)")
+    p.add_argument("--json", action="store_true", help="last line of stdout: one JSON object of the figures")
+    p.set_defaults(func=cmd_bench)
+
     p = sub.add_parser("example", parents=[common], help="write a generated example signal to try commands on")
     p.add_argument("output", help=".wav or .flac")
     p.add_argument("--seconds", type=float, default=6.0)
@@ -269,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (AudioError, ModelError, CLIError, ValueError, FileNotFoundError, DataError) as err:
+    except (AudioError, ModelError, CLIError, EngineError, ValueError, FileNotFoundError, DataError) as err:
         print(f"neuraudio {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

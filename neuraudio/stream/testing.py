@@ -9,7 +9,7 @@ which the stream got each change.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 
@@ -37,20 +37,21 @@ def block_lengths(pattern: str, hop: int, block_size: int, total: int, seed: int
 
 def run_stream(model: Processor, x: torch.Tensor, lengths: Sequence[int], block_size: int,
                knobs: Mapping[str, float] | None = None,
-               changes: Sequence[tuple[int, Mapping[str, float]]] = (), device="cpu"):
+               changes: Sequence[tuple[int, Mapping[str, float]]] = (), device="cpu", runner=None):
     """Stream ``x`` (``(channels, time)``) in blocks of ``lengths``; apply each ``(index, knobs)`` change before the
-    first block starting at or after ``index``.
+    first block starting at or after ``index``. ``runner`` (default: a new ``model.stream``) is anything with
+    ``set_knobs`` and ``process``, e.g. a prepared :class:`neuraudio.runtime.Engine`.
 
     Returns ``(output, applied)``: the concatenated output and the ``(sample_index, knobs)`` changes as applied.
     """
-    stream = model.stream(block_size=block_size, device=device, channels=x.shape[-2])
+    stream = runner or model.stream(block_size=block_size, device=device, channels=x.shape[-2])
     stream.set_knobs(**dict(knobs or {}))
     outputs, applied, pending, position = [], [], list(changes), 0
     for n in lengths:
         while pending and pending[0][0] <= position:
             stream.set_knobs(**pending[0][1])
             applied.append((position, dict(pending.pop(0)[1])))
-        outputs.append(stream.process(x[:, position : position + n].to(device)))
+        outputs.append(torch.as_tensor(stream.process(x[:, position : position + n].to(device))).clone())
         if outputs[-1].shape[-1] != n:
             raise AssertionError(f"stream returned {outputs[-1].shape[-1]} samples for a block of {n}.")
         position += n
@@ -71,21 +72,25 @@ def offline_knobs(model: Processor, length: int, knobs: Mapping[str, float] | No
 def assert_stream_matches_offline(model: Processor, x: torch.Tensor, *, patterns: Sequence[str] = PATTERNS,
                                   block_size: int | None = None, knobs: Mapping[str, float] | None = None,
                                   changes: Sequence[tuple[int, Mapping[str, float]]] = (), atol: float = 1e-5,
-                                  seed: int = 0, device="cpu") -> dict[str, float]:
+                                  seed: int = 0, device="cpu",
+                                  make_runner: Callable[[int, int], object] | None = None) -> dict[str, float]:
     """Check the streaming invariant for each block pattern; returns the max abs error per pattern.
 
     Args:
         x: ``(channels, time)`` test signal at ``model.sample_rate``.
         block_size: the stream's maximum block (default ``3 * hop + 7``, so every fixed pattern fits).
         knobs: initial knob values; changes: ``(sample_index, {knob: value})`` applied mid-stream.
+        make_runner: ``(block_size, channels) -> runner`` with ``set_knobs``, ``process`` and ``latency`` (default
+            ``model.stream``), so the same harness checks the real-time engine.
     """
     block_size = block_size or 3 * model.hop + 7
     errors = {}
     with torch.no_grad():
         for pattern in patterns:
             lengths = block_lengths(pattern, model.hop, block_size, x.shape[-1], seed)
-            y, applied = run_stream(model, x, lengths, block_size, knobs, changes, device)
-            lat = model.stream(block_size=block_size, channels=x.shape[-2]).latency
+            runner = make_runner(block_size, x.shape[-2]) if make_runner else None
+            y, applied = run_stream(model, x, lengths, block_size, knobs, changes, device, runner)
+            lat = (runner or model.stream(block_size=block_size, channels=x.shape[-2])).latency
             reference = model.process(x, **offline_knobs(model, x.shape[-1], knobs, applied)).cpu()
             n = x.shape[-1] - lat
             errors[pattern] = float((y[..., lat:] - reference[..., :n]).abs().max()) if n > 0 else 0.0

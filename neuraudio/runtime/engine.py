@@ -1,0 +1,378 @@
+"""The real-time engine: what a plugin host calls from its audio callback.
+
+Conventions follow JUCE's AudioProcessor (prepare / process / reset / reported latency) and pedalboard (processing
+in blocks equals processing at once; ``reset`` clears audio state and keeps the knobs).
+
+    >>> engine = Engine(neuraudio.load("klon-centaur"), sample_rate=44100, block_size=128, channels=2)
+    >>> engine.prepare()                   # allocates everything and warms up; call it off the audio thread
+    >>> engine.set_knobs(gain=0.6)         # from any thread
+    >>> out = engine.process(block)        # (2, n) numpy or torch, n <= 128 -> (2, n) of the same kind
+    >>> engine.latency, engine.stats()     # samples to compensate; per-block compute times
+
+``process`` returns a view of the engine's output buffer, valid until the next call (copy it to keep it), or
+writes into ``out=`` when given.
+
+Two paths run a model:
+
+* **direct** (models with a hop of one sample, e.g. every effect model): the block goes straight to the model's
+  ``step`` with pre-allocated input, knob and state buffers. On CUDA the step for a full block is captured once as
+  a CUDA graph and replayed (a shorter block runs eagerly); a model whose step cannot be captured falls back to eager
+  execution, and ``engine.graph`` / ``engine.fallback_reason`` say so.
+* **stream** (models with a longer hop, e.g. STFT models): through :class:`neuraudio.stream.Stream`, eagerly.
+
+Both give the same numbers as ``model.process`` with the knob trajectory of :func:`knob_trajectory` (tests check
+1e-5). A block containing NaN or Inf produces silence, resets the model's state and is counted; it never reaches
+the model. On CPU, denormals are flushed to zero (a process-wide torch setting, made in ``prepare``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from neuraudio.stream.processor import Processor, Stream, glide_coefficient
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# Lower precision is accepted only when the output stays within this ESR of float32 on a test signal.
+LOW_PRECISION_ESR = 1e-3
+TIMING_WINDOW = 8192  # per-block compute times kept for the statistics (a ring)
+
+
+class EngineError(RuntimeError):
+    """The engine cannot run as asked (one sentence saying why)."""
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """Per-block compute time of ``process`` since ``prepare`` or ``reset_stats`` (the last 8192 blocks for the
+    percentiles), in milliseconds, against the real-time budget ``block_size / sample_rate``."""
+
+    blocks: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    budget_ms: float
+    overruns: int
+    nonfinite_blocks: int
+
+    @property
+    def p99_share(self) -> float:
+        """p99 as a fraction of the budget."""
+        return self.p99_ms / self.budget_ms
+
+
+class Engine:
+    """Runs a :class:`Processor` for a real-time host.
+
+    Args:
+        model: any neuraudio model; the engine runs its own copy (on ``device``, in ``dtype``, in eval mode).
+        sample_rate: the host's rate in Hz; it must equal the model's (real-time resampling is not supported yet).
+        block_size: the largest block the host will pass.
+        channels: channels of the host's blocks (a mono model processes each independently).
+        device: ``"cpu"`` or ``"cuda"`` (``"cuda:N"``).
+        dtype: ``float32``, ``float16`` or ``bfloat16`` (a torch dtype or its name); lower precision is refused
+            unless the output stays within ESR 1e-3 of float32 on a test signal (measured in ``prepare``).
+        cuda_graph: capture the model step as a CUDA graph on CUDA (default); ``False`` runs eagerly.
+    """
+
+    def __init__(self, model: Processor, sample_rate: int, block_size: int = 512, channels: int = 1,
+                 device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32,
+                 cuda_graph: bool = True):
+        if not isinstance(model, Processor):
+            raise EngineError(f"the engine runs neuraudio Processors, got {type(model).__name__}.")
+        if int(sample_rate) != model.sample_rate:
+            raise EngineError(f"the host runs at {sample_rate} Hz but the model at {model.sample_rate} Hz; "
+                              "real-time resampling is not supported, so run the host at the model's rate.")
+        if block_size < 1:
+            raise EngineError(f"block_size must be at least 1 sample, got {block_size}.")
+        if channels < 1:
+            raise EngineError(f"channels must be at least 1, got {channels}.")
+        try:
+            model.check_channels(channels)
+        except ValueError as err:
+            raise EngineError(str(err)) from None
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise EngineError("device 'cuda' was asked for but torch sees no CUDA GPU.")
+        if self.device.type not in ("cpu", "cuda"):
+            raise EngineError(f"device must be 'cpu' or 'cuda', got {device!r}.")
+        self.dtype = DTYPES.get(dtype, dtype) if isinstance(dtype, str) else dtype
+        if self.dtype not in DTYPES.values():
+            raise EngineError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}.")
+        self.model = copy.deepcopy(model)  # the engine's own copy: moving it to a device or dtype leaves yours alone
+        self.sample_rate = int(sample_rate)
+        self.block_size = int(block_size)
+        self.channels = int(channels)
+        self.out_channels = self.channels if model.in_channels == 1 else model.out_channels
+        self.use_graph = bool(cuda_graph) and self.device.type == "cuda"
+        self.path = "direct" if model.hop == 1 else "stream"
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.fallback_reason: str | None = None
+        self.precision_esr: float | None = None
+        self.prepared = False
+        self._targets = model.knob_defaults()
+        self._current = dict(self._targets)
+        self._started = False
+        self._budget_ms = 1e3 * self.block_size / self.sample_rate
+
+    # ---- host-facing facts ------------------------------------------------------------------------------------
+    @property
+    def latency(self) -> int:
+        """The delay in samples a host compensates: the model's latency plus the engine's buffering."""
+        return self.model.latency if self.path == "direct" else self.model.latency + self.model.hop - 1
+
+    @property
+    def knobs(self) -> dict[str, float]:
+        """The knob targets last set."""
+        return dict(self._targets)
+
+    def stats(self) -> EngineStats:
+        """Compute-time statistics; safe to call from any thread while the audio thread runs (no lock: a reading
+        may miss the block in flight)."""
+        count = self._blocks
+        window = self._times[: min(count, TIMING_WINDOW)].copy()
+        if not len(window):
+            return EngineStats(count, 0.0, 0.0, 0.0, self._budget_ms, self._overruns, self._nonfinite)
+        p50, p99 = np.percentile(window, [50, 99])
+        return EngineStats(count, float(p50), float(p99), float(self._max_ms), self._budget_ms, self._overruns,
+                           self._nonfinite)
+
+    def reset_stats(self) -> None:
+        self._times[:] = 0.0
+        self._blocks = self._overruns = self._nonfinite = 0
+        self._max_ms = 0.0
+
+    # ---- life cycle ---------------------------------------------------------------------------------------------
+    def prepare(self) -> "Engine":
+        """Allocate every buffer, check the precision, capture the CUDA graph and warm up. Call it off the audio
+        thread, before the first ``process`` (and again after changing nothing: it is idempotent)."""
+        if self.prepared:
+            return self
+        if self.device.type == "cpu":
+            torch.set_flush_denormal(True)
+        model = self.model.eval().to(self.device)
+        if self.dtype != torch.float32:
+            self._check_precision()
+            model.to(self.dtype)
+        n_knobs, size = len(model.knobs), self.block_size
+        pin = self.device.type == "cuda"
+        self._host_in = torch.zeros(self.channels, size, pin_memory=pin)
+        self._host_out = torch.zeros(self.out_channels, size, pin_memory=pin)
+        self._host_out_np = self._host_out.numpy()
+        self._x = torch.zeros(self.channels, size, device=self.device, dtype=self.dtype)
+        self._knob_rows = torch.zeros(n_knobs, size, dtype=torch.float64)
+        self._knob_host = torch.zeros(n_knobs, size, pin_memory=pin)
+        self._knob_dev = torch.zeros(n_knobs, size, device=self.device, dtype=self.dtype)
+        self._coefficient = glide_coefficient(model.knob_time_constant_ms, model.sample_rate)
+        self._powers = self._coefficient ** torch.arange(1, size + 1, dtype=torch.float64)
+        self._current = dict(self._targets)
+        self._started = False
+        self._times = np.zeros(TIMING_WINDOW)
+        self.reset_stats()
+        if self.path == "direct":
+            self._state = model.init_state(self.channels, size, self.device)
+            self._state = self._cast_state(self._state)
+            self._y = torch.zeros(self.out_channels, size, device=self.device, dtype=self.dtype)
+            if self.use_graph:
+                self._capture()
+        else:
+            self._stream = Stream(model, size, self.device, self.channels)
+            self._stream.set_knobs(**self._targets)
+        self._warm_up()
+        self.prepared = True
+        return self
+
+    def reset(self) -> None:
+        """Clear all audio state (as after ``prepare``); keep the knob values and the statistics."""
+        self._require_prepared()
+        self._current = dict(self._targets)
+        self._started = False
+        if self.path == "direct":
+            fresh = self._cast_state(self.model.init_state(self.channels, self.block_size, self.device))
+            if self._state_tensors(self._state) is not None:
+                self.reset_state_only(fresh)
+            else:
+                self._state = fresh
+        else:
+            self._stream.reset()
+
+    def set_knobs(self, **values: float) -> None:
+        """Set knob targets from any thread; they apply at the next block boundary and glide (the first values
+        set before any audio apply at once). Out-of-range values raise ``ValueError`` here, never in ``process``."""
+        self.model.check_knob_names(values)
+        targets = dict(self._targets)
+        for name, value in values.items():
+            targets[name] = self.model.knobs[name].check(name, value)
+        if not self._started:
+            self._current = dict(targets)
+        self._targets = targets  # one reference swap: atomic for the audio thread
+        if self.prepared and self.path == "stream":
+            self._stream.set_knobs(**values)
+
+    # ---- the audio callback -----------------------------------------------------------------------------------
+    def process(self, block: np.ndarray | torch.Tensor, out: np.ndarray | torch.Tensor | None = None):
+        """Process one host block ``(channels, n)``, ``n <= block_size``; returns ``(out_channels, n)`` of the
+        same kind (numpy float32 or a torch tensor on the CPU), or ``out`` filled in."""
+        start = time.perf_counter()
+        n = block.shape[-1]
+        if block.ndim != 2 or block.shape[0] != self.channels or n > self.block_size:
+            raise EngineError(f"a block must be shaped ({self.channels}, n <= {self.block_size}), "
+                              f"got {tuple(block.shape)}.")
+        self._require_prepared()
+        is_numpy = isinstance(block, np.ndarray)
+        host_in = self._host_in[:, :n]
+        host_in.copy_(torch.from_numpy(block) if is_numpy else block)
+        if n:
+            if bool(torch.isfinite(host_in).all()):
+                self._run(host_in, n)
+            else:
+                self._host_out[:, :n].zero_()
+                self._nonfinite += 1
+                self.reset()
+        result = self._host_out_np[:, :n] if is_numpy else self._host_out[:, :n]
+        if out is not None:
+            out[..., :n] = result
+            result = out
+        elapsed_ms = (time.perf_counter() - start) * 1e3
+        self._times[self._blocks % TIMING_WINDOW] = elapsed_ms
+        self._blocks += 1
+        self._max_ms = max(self._max_ms, elapsed_ms)
+        if elapsed_ms > self._budget_ms:
+            self._overruns += 1
+        return result
+
+    # ---- internals ----------------------------------------------------------------------------------------------
+    def _require_prepared(self) -> None:
+        if not self.prepared:
+            raise EngineError("call prepare() before process() or reset().")
+
+    @torch.inference_mode()
+    def _run(self, host_in: torch.Tensor, n: int) -> None:
+        if self.path == "stream":
+            self._host_out[:, :n].copy_(self._stream.process(host_in))
+            return
+        self._fill_knobs(n)
+        full = n == self.block_size
+        x, knobs = self._x[:, :n], self._knob_dev[:, :n]
+        x.copy_(host_in, non_blocking=True)
+        if self.model.knobs:
+            knobs.copy_(self._knob_host[:, :n], non_blocking=True)
+        if full and self.graph is not None:
+            self.graph.replay()
+            y = self._y
+        else:
+            y = self._step(x, knobs)
+        self._host_out[:, :n].copy_(y[:, :n])  # synchronous: the host needs the samples now
+
+    def _step(self, x: torch.Tensor, knobs: torch.Tensor) -> torch.Tensor:
+        named = {name: knobs[i] for i, name in enumerate(self.model.knobs)}
+        state = self._state
+        tensors = self._state_tensors(state)
+        if tensors is None:  # not a list of tensors (e.g. numpy arrays of a DSP model): the model updates it
+            return self.model.step(x, state, named)
+        work = list(tensors)
+        y = self.model.step(x, work, named)
+        for held, new in zip(tensors, work):
+            if new is not held:
+                held.copy_(new)
+        return y
+
+    def _fill_knobs(self, n: int) -> None:
+        """Per-sample knob values of this block: the same closed-form glide as ``Stream`` (float64), no allocation
+        beyond small temporaries."""
+        if not self.model.knobs:
+            return
+        targets = self._targets
+        self._started = True
+        for i, name in enumerate(self.model.knobs):
+            current, target = self._current[name], targets[name]
+            row = self._knob_rows[i, :n]
+            if current == target:
+                row.fill_(target)
+                continue
+            torch.mul(self._powers[:n], current - target, out=row)
+            row.add_(target)
+            last = float(row[-1])
+            self._current[name] = target if abs(last - target) <= 1e-12 * max(1.0, abs(target)) else last
+        self._knob_host[:, :n].copy_(self._knob_rows[:, :n])
+
+    @staticmethod
+    def _state_tensors(state: Any) -> list[torch.Tensor] | None:
+        if isinstance(state, list) and all(torch.is_tensor(s) for s in state):
+            return state
+        return None
+
+    def _cast_state(self, state: Any) -> Any:
+        tensors = self._state_tensors(state)
+        if tensors is None or self.dtype == torch.float32:
+            return state
+        return [s.to(self.dtype) if s.is_floating_point() else s for s in tensors]
+
+    def _capture(self) -> None:
+        """Capture one full-block step as a CUDA graph; on failure keep eager execution and say why."""
+        if self._state_tensors(self._state) is None:
+            self.fallback_reason = "the model's streaming state is not a list of tensors"
+            return
+        knobs = self._knob_dev
+        try:
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side), torch.inference_mode():
+                for _ in range(3):  # warm-up on a side stream, as torch.cuda.graphs asks
+                    self._step(self._x, knobs)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph), torch.inference_mode():
+                self._y = self._step(self._x, knobs)
+            self.graph = graph
+        except Exception as err:  # noqa: BLE001 - any capture failure means: run eagerly, and report it
+            self.graph = None
+            self.fallback_reason = f"CUDA graph capture failed ({type(err).__name__}: {err}); running eagerly"
+            self._y = torch.zeros(self.out_channels, self.block_size, device=self.device, dtype=self.dtype)
+        self.reset_state_only()
+
+    def reset_state_only(self, fresh: list[torch.Tensor] | None = None) -> None:
+        """Zero the model state in place (the CUDA graph keeps pointing at the same tensors)."""
+        if fresh is None:
+            fresh = self._cast_state(self.model.init_state(self.channels, self.block_size, self.device))
+        for held, new in zip(self._state, fresh):
+            held.copy_(new)
+
+    def _warm_up(self) -> None:
+        """Run a few silent blocks (allocator pools, kernels, lazy initialisation), then return to rest."""
+        self.prepared = True
+        silence = torch.zeros(self.channels, self.block_size)
+        for _ in range(8):
+            self.process(silence)
+        self.reset()
+        self.reset_stats()
+
+    def _check_precision(self) -> None:
+        """Measure the output error of ``self.dtype`` against float32 on a 1 s test signal; refuse if too large."""
+        model = self.model
+        gen = torch.Generator().manual_seed(0)
+        length = model.sample_rate
+        t = torch.arange(length) / model.sample_rate
+        x = 0.5 * torch.sin(2 * math.pi * 220 * t) * torch.linspace(0, 1, length) + 0.05 * torch.randn(length, generator=gen)
+        x = x.expand(self.channels, -1).to(self.device)
+        with torch.inference_mode():
+            reference = model.process(x).float()
+            low = model.to(self.dtype)
+            try:
+                estimate = low.process(x.to(self.dtype)).float()
+            except (RuntimeError, ValueError) as err:
+                model.to(torch.float32)
+                raise EngineError(f"{self.dtype} is not supported for this model on {self.device.type} "
+                                  f"({str(err).splitlines()[0]}).") from None
+            model.to(torch.float32)
+        esr = float(((estimate - reference) ** 2).sum() / (reference**2).sum().clamp_min(1e-12))
+        self.precision_esr = esr
+        if not esr <= LOW_PRECISION_ESR:
+            raise EngineError(f"{self.dtype} changes this model's output by ESR {esr:.2e} against float32, more than "
+                              f"the {LOW_PRECISION_ESR:g} the engine accepts; use float32.")

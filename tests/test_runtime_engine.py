@@ -1,0 +1,268 @@
+import gc
+import threading
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+
+import neuraudio
+from neuraudio.effects.dsp import Compressor
+from neuraudio.effects.recurrent import RecurrentEffect
+from neuraudio.effects.spectral_gate import SpectralGate
+from neuraudio.effects.tcn import TCNEffect
+from neuraudio.runtime import Engine, EngineError
+from neuraudio.stream.processor import Processor
+from neuraudio.stream.testing import assert_stream_matches_offline
+
+SR = 16000
+GAIN = {"gain": {"default": 0.5, "minimum": 0.0, "maximum": 1.0, "unit": "0..1"}}
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def randomized(model, scale=0.3):
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn_like(p))
+    return model.eval()
+
+
+def signal(seconds=0.5, channels=2, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(seconds * SR)) / SR
+    tone = 0.5 * torch.sin(2 * torch.pi * 330 * t)
+    return (tone + 0.1 * torch.randn(channels, t.numel(), generator=gen)).float()
+
+
+MODELS = {
+    "lstm": lambda: randomized(RecurrentEffect(SR, 16, GAIN, "film")),
+    "tcn": lambda: randomized(TCNEffect(SR, 8, 3, 6, 1, GAIN)),
+    "compressor": lambda: Compressor(SR),
+    "spectral-gate": lambda: SpectralGate(SR),
+}
+
+
+def engine_runner(model, device="cpu"):
+    return lambda block_size, channels: Engine(model, SR, block_size, channels, device=device).prepare()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_engine_equals_offline_for_every_block_pattern_with_knob_changes(name):
+    model = MODELS[name]()
+    knob = next(iter(model.knobs), None)
+    changes = [(1000, {knob: model.knobs[knob].maximum}), (2500, {knob: model.knobs[knob].minimum})] if knob else []
+    errors = assert_stream_matches_offline(model, signal(0.25), block_size=3 * model.hop + 7, changes=changes,
+                                           make_runner=engine_runner(model))
+    assert max(errors.values()) <= 1e-5
+
+
+def test_engine_paths_and_latency():
+    lstm = Engine(MODELS["lstm"](), SR, 128).prepare()
+    gate = SpectralGate(SR)
+    stft = Engine(gate, SR, 128).prepare()
+    assert lstm.path == "direct" and lstm.latency == 0
+    assert stft.path == "stream" and stft.latency == gate.stream(128).latency == gate.latency + gate.hop - 1
+
+
+def test_numpy_in_numpy_out_and_out_argument():
+    engine = Engine(MODELS["lstm"](), SR, 64, channels=2).prepare()
+    block = signal(0.004, 2).numpy().astype(np.float64)
+    y = engine.process(block)
+    assert isinstance(y, np.ndarray) and y.dtype == np.float32 and y.shape == (2, 64)
+    engine.reset()
+    out = np.zeros((2, 64), dtype=np.float32)
+    assert engine.process(block, out=out) is out
+    np.testing.assert_array_equal(out, y)
+
+
+def test_bad_setups_are_refused_with_a_sentence():
+    model = MODELS["lstm"]()
+    with pytest.raises(EngineError, match="44100 Hz but the model at 16000 Hz"):
+        Engine(model, 44100, 128)
+    with pytest.raises(EngineError, match="dtype"):
+        Engine(model, SR, 128, dtype="int8")
+    with pytest.raises(EngineError, match="prepare"):
+        Engine(model, SR, 128).process(np.zeros((1, 128), np.float32))
+    engine = Engine(model, SR, 128).prepare()
+    with pytest.raises(EngineError, match=r"shaped \(1, n <= 128\)"):
+        engine.process(np.zeros((1, 129), np.float32))
+    with pytest.raises(ValueError, match="outside its range"):
+        engine.set_knobs(gain=2.0)
+    if not torch.cuda.is_available():
+        with pytest.raises(EngineError, match="no CUDA"):
+            Engine(model, SR, 128, device="cuda")
+
+
+def test_nonfinite_block_gives_silence_resets_and_never_poisons_later_blocks():
+    model = MODELS["lstm"]()
+    x = signal(0.2, 1)
+    engine = Engine(model, SR, 100).prepare()
+    blocks = list(x.split(100, dim=-1))
+    bad = blocks[5].clone()
+    bad[0, 17] = float("nan")
+    outputs = [engine.process(b).clone() for b in blocks[:5]]
+    silent = engine.process(bad).clone()
+    after = torch.cat([engine.process(b).clone() for b in blocks[6:]], dim=-1)
+    assert torch.equal(silent, torch.zeros_like(silent)) and torch.isfinite(after).all()
+    assert engine.stats().nonfinite_blocks == 1
+    # After the reset the model starts from rest: the same as a fresh engine fed the rest of the signal.
+    fresh = Engine(model, SR, 100).prepare()
+    expected = torch.cat([fresh.process(b).clone() for b in blocks[6:]], dim=-1)
+    assert torch.allclose(after, expected, atol=1e-6)
+    assert len(outputs) == 5
+    inf = blocks[7].clone()
+    inf[0, 3] = float("inf")
+    assert torch.equal(engine.process(inf), torch.zeros_like(inf))
+    assert engine.stats().nonfinite_blocks == 2
+
+
+def test_reset_clears_audio_keeps_knobs():
+    model = MODELS["lstm"]()
+    engine = Engine(model, SR, 128).prepare()
+    engine.set_knobs(gain=0.9)
+    x = signal(0.1, 1)
+    first = torch.cat([engine.process(b).clone() for b in x.split(128, -1)], dim=-1)
+    engine.reset()
+    again = torch.cat([engine.process(b).clone() for b in x.split(128, -1)], dim=-1)
+    assert engine.knobs == {"gain": 0.9}
+    assert torch.allclose(first, again, atol=1e-7)
+    assert torch.allclose(first, model.process(x, gain=0.9), atol=1e-5)
+
+
+def test_set_knobs_from_another_thread_while_processing():
+    model = MODELS["lstm"]()
+    engine = Engine(model, SR, 64).prepare()
+    stop = threading.Event()
+
+    def ui():
+        values = np.linspace(0, 1, 50)
+        i = 0
+        while not stop.is_set():
+            engine.set_knobs(gain=float(values[i % 50]))
+            i += 1
+
+    thread = threading.Thread(target=ui)
+    thread.start()
+    try:
+        block = signal(0.004, 1)
+        outputs = [engine.process(block).clone() for _ in range(300)]
+    finally:
+        stop.set()
+        thread.join()
+    assert all(torch.isfinite(o).all() for o in outputs)
+    # every applied value is a glide between values the UI set: stays inside the knob's range
+    assert 0.0 <= engine._current["gain"] <= 1.0
+
+
+def test_no_python_allocation_growth_over_10000_blocks():
+    engine = Engine(MODELS["lstm"](), SR, 64, channels=2).prepare()
+    engine.set_knobs(gain=0.3)
+    block = signal(0.004, 2).numpy()
+    for _ in range(200):
+        engine.process(block)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for i in range(10_000):
+            if i % 1000 == 0:
+                engine.set_knobs(gain=0.3 + 0.4 * ((i // 1000) % 2))
+            engine.process(block)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    growth = sum(s.size_diff for s in after.compare_to(before, "filename") if "tracemalloc" not in s.traceback[0].filename)
+    assert growth < 4096, f"Python allocations grew by {growth} bytes over 10,000 blocks"
+    assert engine.stats().blocks == 10_200
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_lower_precision_is_checked_against_float32_and_leaves_the_model_alone(dtype):
+    model = MODELS["lstm"]()
+    try:
+        engine = Engine(model, SR, 128, dtype=dtype).prepare()
+    except EngineError as err:  # refused: the message gives the measured error or the missing support
+        assert dtype in str(err)
+    else:
+        assert 0 < engine.precision_esr <= 1e-3
+        x = signal(0.1, 1)
+        y = torch.cat([engine.process(b).clone() for b in x.split(128, -1)], dim=-1)
+        with torch.no_grad():
+            reference = model.process(x)
+        assert float(((y - reference) ** 2).sum() / (reference**2).sum()) <= 1e-3
+    assert next(model.parameters()).dtype == torch.float32
+
+
+class Cancelling(Processor):
+    """``(x + 300) - 300``: exact in float32 to ~1e-5, but bfloat16 rounds x + 300 to steps of 2."""
+
+    def __init__(self, sample_rate: int = SR):
+        super().__init__(sample_rate, hop=1)
+        self.offset = torch.nn.Parameter(torch.tensor(300.0))
+
+    def forward(self, x, knobs):
+        return (x + self.offset) - self.offset
+
+    def init_state(self, channels, max_samples, device):
+        return []
+
+    def step(self, x, state, knobs):
+        return self(x, knobs)
+
+
+def test_precision_check_refuses_a_model_that_low_precision_breaks():
+    with pytest.raises(EngineError, match="changes this model's output by ESR"):
+        Engine(Cancelling(), SR, 128, dtype="bfloat16").prepare()
+    assert Engine(Cancelling(), SR, 128).prepare().precision_esr is None
+
+
+def test_simulated_host_loop_at_real_time_pace_has_no_overruns_for_shipped_effect_models():
+    torch.set_num_threads(1)
+    for name in ("klon-centaur", "compressor"):
+        if name not in neuraudio.list_models():
+            continue
+        model = neuraudio.load(name)
+        engine = Engine(model, model.sample_rate, 128, channels=1).prepare()
+        block_seconds = 128 / model.sample_rate
+        x = signal(1.0, 1).numpy()
+        x = np.tile(x, (1, 2))[:, : int(1.5 * model.sample_rate) // 128 * 128]
+        gc.disable()
+        try:
+            deadline = time.perf_counter()
+            for i, block in enumerate(np.split(x, x.shape[-1] // 128, axis=-1)):
+                if i % 50 == 0 and model.knobs:
+                    knob = next(iter(model.knobs))
+                    spec = model.knobs[knob]
+                    engine.set_knobs(**{knob: spec.minimum if (i // 50) % 2 else spec.maximum})
+                engine.process(block)
+                deadline += block_seconds
+                time.sleep(max(0.0, deadline - time.perf_counter()))
+        finally:
+            gc.enable()
+        stats = engine.stats()
+        assert stats.overruns == 0, f"{name}: {stats}"
+        assert stats.p99_share <= 0.5, f"{name}: {stats}"
+
+
+@cuda
+@pytest.mark.parametrize("name", ["lstm", "tcn"])
+def test_cuda_graph_engine_equals_offline_and_allocates_nothing(name):
+    model = MODELS[name]()
+    engine = Engine(model, SR, 128, channels=1, device="cuda").prepare()
+    assert engine.graph is not None, engine.fallback_reason
+    x = signal(1.0, 1)
+    before = torch.cuda.memory_stats()["allocation.all.allocated"]
+    y = torch.cat([torch.as_tensor(engine.process(b)).clone() for b in x.split(128, -1)], dim=-1)
+    allocations = torch.cuda.memory_stats()["allocation.all.allocated"] - before
+    reference = model.process(x.cuda()).cpu()
+    assert torch.allclose(y, reference, atol=1e-4)
+    engine.reset()
+    block = x[:, :128].numpy()
+    before = torch.cuda.memory_stats()["allocation.all.allocated"]
+    for _ in range(10_000):
+        engine.process(block)
+    assert torch.cuda.memory_stats()["allocation.all.allocated"] - before == 0
+    assert allocations == 0
