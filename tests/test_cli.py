@@ -129,3 +129,36 @@ def test_import_stays_light():
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+KNOB_MODELS = sorted(name for name in neuraudio.hub.shipped() if neuraudio.load(name).knobs)
+
+
+@pytest.mark.parametrize("name", KNOB_MODELS)
+def test_effect_with_a_shipped_knob_model_on_a_file_matches_the_api(name, tmp_path, capsys):
+    model = neuraudio.load(name)
+    knob, spec = next(iter(model.knobs.items()))
+    value = spec.minimum + 0.3 * (spec.maximum - spec.minimum)
+    x = 0.3 * noisy_melody(1.0, model.sample_rate)
+    x = torch.cat([x, 0.5 * x.roll(100, -1)])  # stereo
+    neuraudio.write_audio(tmp_path / "in.wav", x, model.sample_rate, bit_depth="32f")
+    assert main(["effect", name, str(tmp_path / "in.wav"), str(tmp_path / "out.wav"), "--knob", f"{knob}={value}",
+                 "--bit-depth", "32f", "--quiet"]) == 0
+    y, rate = neuraudio.read_audio(tmp_path / "out.wav")
+    assert rate == model.sample_rate and y.shape == x.shape
+    with torch.no_grad():
+        expected = model.process(x, **{knob: value})
+    assert (y - expected).abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize("name", KNOB_MODELS)
+@pytest.mark.parametrize("bad", ["unknown", "range", "nan", "syntax"])
+def test_effect_knob_errors_for_shipped_knob_models(name, bad, tmp_path, noisy):
+    model = neuraudio.load(name)
+    knob, spec = next(iter(model.knobs.items()))
+    value = {"unknown": "volume_xyz=1", "range": f"{knob}={spec.maximum + 1}", "nan": f"{knob}=nan",
+             "syntax": knob}[bad]
+    out = tmp_path / "out.wav"
+    code, _, stderr = run_cli("effect", name, noisy, out, "--knob", value)
+    assert code == 1 and len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+    assert not out.exists()
