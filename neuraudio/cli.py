@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Sequence
 
 import neuraudio
 from neuraudio.audio import AudioError, audio_info, measure_levels
+from neuraudio.data.tools import ToolError
 from neuraudio.hub import ModelError
 from neuraudio.runtime import EngineError
 from neuraudio.train.data.common import DataError
@@ -189,6 +191,82 @@ def cmd_bench(args) -> None:
         print(json.dumps(result))
 
 
+def cmd_data(args) -> None:
+    import time
+
+    from neuraudio.data import stats as data_stats
+
+    if args.kind == "stats":
+        if args.json:
+            print(json.dumps(data_stats.stats(args.out)))
+        else:
+            print(data_stats.report(args.out))
+        return
+    if args.workers < 1:
+        raise CLIError("--workers must be at least 1.")
+    start = time.perf_counter()
+    cpu_start = _cpu_seconds()
+    if args.kind == "speech":
+        from neuraudio.data.speech import build_speech
+
+        bar, update = _progress(args.minutes * 60, args.quiet, "speech", unit="min", scale=60)
+        try:
+            entries = build_speech(args.out, args.minutes, args.sample_rate or 16000, args.seed, args.workers,
+                                   real=args.real, progress=lambda m: update(m * 60))
+        finally:
+            if bar:
+                bar.close()
+        minutes = sum(e["seconds"] for e in entries) / 60
+    elif args.kind == "music":
+        from neuraudio.data.music import build_music
+
+        bar, update = _progress(args.songs, args.quiet, "songs", unit="songs")
+        try:
+            entries = build_music(args.out, args.songs, args.seconds or 30.0, args.sample_rate or 44100, args.seed,
+                                  args.workers, progress=update)
+        finally:
+            if bar:
+                bar.close()
+        minutes = sum(e["seconds"] for e in entries) / 60
+    elif args.kind == "echo":
+        from neuraudio.data.echo import build_echo
+
+        if not args.speech:
+            raise CLIError("data echo needs --speech DIR (a folder of speech, e.g. from `neuraudio data speech`).")
+        bar, update = _progress(args.clips, args.quiet, "clips", unit="clips")
+        try:
+            entries = build_echo(args.out, args.clips, args.speech, args.noise, args.sample_rate or 16000,
+                                 args.seconds or 8.0, args.seed, args.workers, progress=update)
+        finally:
+            if bar:
+                bar.close()
+        minutes = sum(e["seconds"] for e in entries) / 60
+    else:
+        from neuraudio.data.noise import build_noise
+
+        bar, update = _progress(math.ceil(args.minutes * 60 / (args.seconds or 10.0)), args.quiet, "noise", unit="clips")
+        try:
+            entries = build_noise(args.out, args.minutes, args.sample_rate or 16000, args.seconds or 10.0, args.seed,
+                                  speech=args.speech, music=args.music, real=args.real, workers=args.workers,
+                                  progress=update)
+        finally:
+            if bar:
+                bar.close()
+        minutes = sum(e["seconds"] for e in entries) / 60
+    wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu_start
+    if not args.quiet:
+        print(f"wrote {args.out}: {len(entries)} items, {minutes:.2f} min of audio in {wall:.1f} s "
+              f"({cpu:.1f} CPU s: {minutes / max(cpu / 60, 1e-9):.1f} min of audio per CPU minute)")
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the builders' workers and tools)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def cmd_align(args) -> None:
     from neuraudio.effects.capture import CaptureLayout, align
 
@@ -279,6 +357,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="last line of stdout: one JSON object of the figures")
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("data", parents=[common], help="build synthetic training material, or describe a built folder")
+    p.add_argument("kind", choices=["speech", "music", "echo", "noise", "stats"])
+    p.add_argument("out", help="output folder (for stats: the folder to describe)")
+    p.add_argument("--minutes", type=float, default=10.0, help="speech, noise: minutes of audio (default 10)")
+    p.add_argument("--songs", type=int, default=10, help="music: number of songs (default 10)")
+    p.add_argument("--clips", type=int, default=100, help="echo: number of clips (default 100)")
+    p.add_argument("--seconds", type=float, help="music: song length (30); echo: clip length (8); noise: clip (10)")
+    p.add_argument("--sample-rate", type=int, help="Hz (speech, echo, noise: 16000; music: 44100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    p.add_argument("--speech", help="echo, noise (babble): a folder of speech")
+    p.add_argument("--noise", help="echo: a folder of noise (default: generated colored noise)")
+    p.add_argument("--music", help="noise: a folder of music for music beds")
+    p.add_argument("--real", help="speech: real speech to mix in; noise: real noise recordings")
+    p.add_argument("--json", action="store_true", help="stats: one JSON object")
+    p.set_defaults(func=cmd_data)
+
     p = sub.add_parser("example", parents=[common], help="write a generated example signal to try commands on")
     p.add_argument("output", help=".wav or .flac")
     p.add_argument("--seconds", type=float, default=6.0)
@@ -297,7 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (AudioError, ModelError, CLIError, EngineError, ValueError, FileNotFoundError, DataError) as err:
+    except (AudioError, ModelError, CLIError, EngineError, ToolError, ValueError, FileNotFoundError,
+            DataError) as err:
         print(f"neuraudio {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
