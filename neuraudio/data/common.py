@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import struct
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -23,12 +24,29 @@ def process_pool(workers: int, initializer=None, initargs=()) -> ProcessPoolExec
                                initargs=initargs)
 
 
+def float_wav_bytes(x: np.ndarray, sample_rate: int) -> bytes:
+    """A 32-bit float WAV file (WAVE_FORMAT_IEEE_FLOAT with a fact chunk) of ``(channels, time)`` samples.
+
+    Written here rather than by libsndfile, whose float WAVs carry a PEAK chunk with a timestamp: the same audio
+    would give different bytes on every run, and builds must be byte-identical for a seed.
+    """
+    channels, frames = x.shape
+    data = np.ascontiguousarray(x.T, dtype="<f4").tobytes()
+    fmt = struct.pack("<HHIIHH", 3, channels, sample_rate, sample_rate * channels * 4, channels * 4, 32)
+    chunks = (b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"fact" + struct.pack("<II", 4, frames)
+              + b"data" + struct.pack("<I", len(data)) + data)
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks
+
+
 def atomic_write_wav(path: Path, x: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> None:
-    """Write ``x`` (``(time,)`` or ``(channels, time)``) as WAV through a temporary file."""
+    """Write ``x`` (``(time,)`` or ``(channels, time)``) as WAV (``PCM_16`` or ``FLOAT``) through a temporary file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.part")
-    data = np.asarray(x, dtype=np.float64 if subtype != "FLOAT" else np.float32)
-    sf.write(tmp, data.T if data.ndim == 2 else data, sample_rate, subtype=subtype, format="WAV")
+    data = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    if subtype == "FLOAT":
+        tmp.write_bytes(float_wav_bytes(data, sample_rate))
+    else:
+        sf.write(tmp, data.T, sample_rate, subtype=subtype, format="WAV")
     os.replace(tmp, path)
 
 

@@ -49,6 +49,8 @@ def shoebox_rir(room_dim, rt60: float, source, mic, sample_rate: int) -> np.ndar
     """Impulse response from ``source`` to ``mic`` (metres) in a shoebox room with the given RT60 (s)."""
     import pyroomacoustics as pra
 
+    # One thread: the threaded RIR builder sums in a varying order, and the build must be the same bytes every time.
+    pra.constants.set("num_threads", 1)
     absorption, max_order = pra.inverse_sabine(rt60, room_dim)
     room = pra.ShoeBox(room_dim, fs=sample_rate, materials=pra.Material(absorption), max_order=min(max_order, 40))
     room.add_source(list(source))
