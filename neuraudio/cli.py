@@ -228,6 +228,9 @@ def cmd_data(args) -> None:
             if bar:
                 bar.close()
         minutes = sum(e["seconds"] for e in entries) / 60
+        with_stems = sum(e["seconds"] * (len(e["stems"]) + 1) for e in entries) / 60
+        if not args.quiet:
+            print(f"{len(entries)} songs: {minutes:.2f} min of mixtures, {with_stems:.2f} min counting every stem")
     elif args.kind == "echo":
         from neuraudio.data.echo import build_echo
 

@@ -9,6 +9,7 @@ import torch
 
 import neuraudio
 from neuraudio.effects.dsp import Compressor
+from neuraudio.effects.gain import GainEffect
 from neuraudio.effects.recurrent import RecurrentEffect
 from neuraudio.effects.spectral_gate import SpectralGate
 from neuraudio.effects.tcn import TCNEffect
@@ -40,6 +41,7 @@ MODELS = {
     "lstm": lambda: randomized(RecurrentEffect(SR, 16, GAIN, "film")),
     "tcn": lambda: randomized(TCNEffect(SR, 8, 3, 6, 1, GAIN)),
     "compressor": lambda: Compressor(SR),
+    "gain-computer": lambda: randomized(GainEffect(SR, 8, 16, GAIN)),
     "spectral-gate": lambda: SpectralGate(SR),
 }
 

@@ -57,7 +57,8 @@ def render_part(notes: list[Note], song: Song, program: int, drums: bool, soundf
     with tempfile.TemporaryDirectory() as tmp:
         mid, wav = Path(tmp) / "part.mid", Path(tmp) / "part.wav"
         mid.write_bytes(midi_file(notes, song.tempo_bpm, program, 9 if drums else 0))
-        run([require("fluidsynth"), "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(sample_rate),
+        run([require("fluidsynth"), "-ni", "-q", "-R", "0", "-C", "0", "-o", "synth.dynamic-sample-loading=1",
+             "-g", "0.5", "-r", str(sample_rate),
              "-F", str(wav), str(soundfont), str(mid)], timeout=600)
         audio, rate = sf.read(wav, dtype="float64", always_2d=True)
     audio = audio.T
