@@ -40,7 +40,13 @@ def main() -> None:
         out = {v: model.process(folder.x, **{args.knob: v}) for v in settings}
         own = {v: metrics.esr(out[v], truth[round(v, 4)], mask) for v in settings}
         against_unseen = {v: metrics.esr(out[v], truth[round(args.unseen, 4)], mask) for v in settings}
+        # How far the truth at the unseen setting is from any blend of the true neighbouring outputs: a model that
+        # only saw the neighbours has no data on the shape of the knob in between beyond that.
+        lo, hi = (truth[round(v, 4)] for v in args.neighbours)
+        blend = min((metrics.esr(a / 40 * hi + (1 - a / 40) * lo, truth[round(args.unseen, 4)], mask), a / 40)
+                    for a in range(41))
     report = {"esr_at_setting": own, "esr_against_true_unseen_output": against_unseen,
+              "truth_best_blend_of_neighbours": {"esr": blend[0], "weight_of_second": blend[1]},
               "unseen_closest": min(against_unseen, key=against_unseen.get) == args.unseen,
               "unseen_over_worst_neighbour": own[args.unseen] / max(own[v] for v in args.neighbours)}
     print(f"{args.knob}={args.unseen} was not in training; held-out data {args.data}")

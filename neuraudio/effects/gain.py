@@ -4,7 +4,8 @@ A dynamics processor multiplies its input by a slowly varying gain that depends 
 the knobs. This model keeps that structure and learns the rest:
 
     per frame k of ``hop`` samples:  p[k] = peak level in dB, e[k] = RMS level in dB, c[k] = normalised knobs
-    g[k]  = head(LSTM([p, e, c][0..k]))                  gain in dB (0 at initialisation: the identity)
+    g[k]  = G tanh(head(LSTM([p, e, c][0..k])) / G)     gain in dB, within +-G (``max_gain_db``; 0 at
+                                                         initialisation: the identity)
     gain for sample j of frame k   = g[k-1] + (g[k] - g[k-1]) (j + 1) / hop     (linear, no zipper steps)
     y = x * 10 ** (gain / 20)
 
@@ -39,11 +40,15 @@ class GainEffect(Processor):
         hidden_size: LSTM width.
         hop: samples per control frame.
         knobs: ``{name: {"default", "minimum", "maximum", "unit"[, "scale"]}}``; they enter the LSTM's input.
+        max_gain_db: the gain stays within +-this many dB.
     """
 
     def __init__(self, sample_rate: int = 48000, hidden_size: int = 32, hop: int = 16,
-                 knobs: Mapping[str, Mapping] | None = None):
+                 knobs: Mapping[str, Mapping] | None = None, max_gain_db: float = 60.0):
         super().__init__(sample_rate, hop=hop)
+        if max_gain_db <= 0:
+            raise ValueError(f"max_gain_db must be positive, got {max_gain_db}.")
+        self.max_gain_db = float(max_gain_db)
         knobs = dict(knobs or {})
         self.knobs = knob_specs(knobs)
         self.normalize = KnobNormalizer(knobs) if knobs else None
@@ -76,7 +81,8 @@ class GainEffect(Processor):
         knob_rows = {n: (v.unsqueeze(-2).expand(*lead, length) if v.ndim < x.ndim else v).reshape(-1, length)
                      for n, v in knobs.items()}
         h, lstm_state = self.lstm(self._frame_features(flat, knob_rows), lstm_state)
-        g = self.head(h).squeeze(-1)                                  # (rows, frames) dB
+        # bounded gain: an untrained or diverging head cannot blow the output up
+        g = self.max_gain_db * torch.tanh(self.head(h).squeeze(-1) / self.max_gain_db)  # (rows, frames) dB
         before = torch.cat([previous, g[:, :-1]], dim=1)
         gain_db = before.unsqueeze(-1) + (g - before).unsqueeze(-1) * self.ramp  # (rows, frames, hop)
         y = flat * torch.pow(10.0, gain_db.reshape(rows, frames * self.hop) / 20)
