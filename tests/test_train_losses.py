@@ -86,3 +86,18 @@ def test_speech_metrics_through_eval_extra():
     noisy = speechy + 0.05 * torch.randn_like(speechy)
     assert metrics.stoi(noisy, speechy, 16000) < 0.95
     assert metrics.pesq(speechy, speechy, 16000) > metrics.pesq(noisy, speechy, 16000)
+
+
+def test_per_item_esr_weighs_quiet_items_like_loud_ones():
+    from neuraudio.train import losses
+
+    torch.manual_seed(0)
+    target = torch.randn(2, 1, 1000)
+    target[1] *= 0.1                       # 20 dB quieter, above the -60 dBFS floor
+    estimate = target * 1.1                 # the same 10 % error on both: each item's ESR is 0.01
+    assert float(losses.esr(estimate, target, None, None, per_item=True)) == pytest.approx(0.01, rel=1e-3)
+    estimate = target.clone()
+    estimate[1] *= 2.0                      # a 100 % error on the quiet item only
+    pooled = float(losses.esr(estimate, target, None, None))
+    per_item = float(losses.esr(estimate, target, None, None, per_item=True))
+    assert pooled == pytest.approx(0.01, rel=0.1) and per_item == pytest.approx(0.5, rel=1e-3)

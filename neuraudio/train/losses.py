@@ -33,12 +33,24 @@ def _masked_sum(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
 
 
 def esr(estimate: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-        pre_emphasis_coefficient: float | None = 0.85) -> torch.Tensor:
-    """Error-to-signal ratio (0 = perfect, 1 = as bad as silence), after optional pre-emphasis."""
+        pre_emphasis_coefficient: float | None = 0.85, per_item: bool = False,
+        floor_power: float = 1e-6) -> torch.Tensor:
+    """Error-to-signal ratio (0 = perfect, 1 = as bad as silence), after optional pre-emphasis.
+
+    Pooled over the batch by default (loud items dominate). ``per_item``: the mean of each item's own ESR, its
+    target power floored at ``floor_power`` per sample (-60 dBFS RMS), so quiet items (a heavily compressed take)
+    count as much as loud ones, as they do when a metric is reported per take.
+    """
     if pre_emphasis_coefficient:
         estimate, target = pre_emphasis(estimate, pre_emphasis_coefficient), pre_emphasis(target, pre_emphasis_coefficient)
         if mask is not None:  # a filtered sample also needs its predecessor outside the ignored ranges
             mask = mask * torch.nn.functional.pad(mask, (1, 0), value=1.0)[..., :-1]
+    if per_item:
+        batch = target.shape[0]
+        err = _masked_sum((target - estimate).pow(2), mask).reshape(batch, -1).sum(1)
+        power = _masked_sum(target.pow(2), mask).reshape(batch, -1).sum(1)
+        count = (torch.ones_like(target) if mask is None else mask.expand_as(target)).reshape(batch, -1).sum(1)
+        return (err / (power + floor_power * count)).mean()
     err = _masked_sum((target - estimate).pow(2), mask).sum()
     return err / (_masked_sum(target.pow(2), mask).sum() + EPS)
 

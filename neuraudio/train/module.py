@@ -78,13 +78,16 @@ class EffectModule(TaskModule):
         init_from: a model folder whose weights start the training (same class and kwargs).
         esr_weight, dc_weight, mrstft_weight: loss weights.
         pre_emphasis: coefficient of the 1 - a z^-1 filter before ESR.
+        esr_per_item: average each crop's own ESR instead of pooling the batch (for data whose takes differ in
+            level by tens of dB, e.g. compressors at random settings).
     """
 
     task = "effect"
 
     def __init__(self, model: Processor, esr_weight: float = 1.0, dc_weight: float = 1.0, mrstft_weight: float = 0.0,
-                 pre_emphasis: float = 0.85, init_from: str | None = None):
+                 pre_emphasis: float = 0.85, init_from: str | None = None, esr_per_item: bool = False):
         super().__init__(model, init_from)
+        self.esr_per_item = esr_per_item
         self.esr_weight, self.dc_weight, self.mrstft_weight = esr_weight, dc_weight, mrstft_weight
         self.pre_emphasis = pre_emphasis
 
@@ -106,7 +109,8 @@ class EffectModule(TaskModule):
         names = getattr(self, "knob_names", sorted(self.model.knobs))
         knobs = {name: batch["knobs"][:, i, None].expand(-1, x.shape[-1]) for i, name in enumerate(names)}
         y_hat = self.model.process(x, **knobs)
-        terms = {"esr": losses.esr(y_hat, y, mask, self.pre_emphasis), "dc": losses.dc_loss(y_hat, y, mask)}
+        terms = {"esr": losses.esr(y_hat, y, mask, self.pre_emphasis, per_item=self.esr_per_item),
+                 "dc": losses.dc_loss(y_hat, y, mask)}
         loss = self.esr_weight * terms["esr"] + self.dc_weight * terms["dc"]
         if self.mrstft_weight:
             terms["mrstft"] = losses.mrstft(y_hat * mask, y * mask)
