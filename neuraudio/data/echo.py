@@ -39,7 +39,7 @@ from neuraudio.data.common import (
     process_pool,
     rms_db,
 )
-from neuraudio.data.sources import AudioPool, ColoredNoisePool
+from neuraudio.data.sources import AudioPool, ColoredNoisePool, require_audio
 
 SCENARIOS = ("far_end_only", "near_end_only", "double_talk")
 NONLINEARITIES = ("none", "soft_clip", "hard_clip", "polynomial")
@@ -190,7 +190,7 @@ def build_echo(out: str | Path, clips: int, speech: str | Path, noise: str | Pat
         raise ValueError(f"clips must be at least 1, got {clips}.")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    AudioPool(speech, sample_rate, "speech")  # fail here, with a sentence, before any worker starts
+    require_audio(speech, "speech")  # fail here, with a sentence, before any worker starts
     entries = []
     with process_pool(workers, _load_pools, (str(speech), str(noise) if noise else None, sample_rate)) as pool:
         jobs = pool.map(clip, range(clips), [str(out)] * clips, [sample_rate] * clips, [seconds] * clips,

@@ -31,7 +31,7 @@ from neuraudio.data.common import (
     process_pool,
     tilt,
 )
-from neuraudio.data.sources import AudioPool, colored_noise
+from neuraudio.data.sources import AudioPool, colored_noise, require_audio
 
 KINDS = ("babble", "colored", "modulated", "music", "real")
 _POOLS: dict = {}
@@ -98,7 +98,7 @@ def build_noise(out: str | Path, minutes: float, sample_rate: int = 16000, secon
     folders = {k: str(v) for k, v in (("babble", speech), ("music", music), ("real", real)) if v}
     kinds = tuple(k for k in KINDS if k in ("colored", "modulated") or k in folders)
     for kind, folder in folders.items():
-        AudioPool(folder, sample_rate, kind)  # a sentence now, not a traceback from a worker
+        require_audio(folder, kind)  # a sentence now, not a traceback from a worker
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     clips = int(np.ceil(minutes * 60 / seconds))

@@ -13,6 +13,14 @@ import numpy as np
 from neuraudio.audio import audio_files_under, read_audio
 
 
+def require_audio(root: str | Path, what: str) -> list[Path]:
+    """The audio files under ``root``, or a ``ValueError`` sentence when there are none (cheap: reads no audio)."""
+    files = audio_files_under(Path(root))
+    if not files:
+        raise ValueError(f"{root}: no audio files found for the {what} pool.")
+    return files
+
+
 class AudioPool:
     """Every audio file under ``root`` (recursively), mono, at ``sample_rate``, held in memory.
 
@@ -20,9 +28,7 @@ class AudioPool:
     """
 
     def __init__(self, root: str | Path, sample_rate: int, what: str = "audio"):
-        files = audio_files_under(Path(root))
-        if not files:
-            raise ValueError(f"{root}: no audio files found for the {what} pool.")
+        files = require_audio(root, what)
         self.sample_rate = sample_rate
         self.names = [str(Path(f).relative_to(root)) if Path(root).is_dir() else Path(f).name for f in files]
         self.signals = [read_audio(f, sample_rate=sample_rate, channels=1)[0][0].double().numpy() for f in files]

@@ -196,7 +196,7 @@ class Engine:
         if self.path == "direct":
             fresh = self._cast_state(self.model.init_state(self.channels, self.block_size, self.device))
             if self._state_tensors(self._state) is not None:
-                self.reset_state_only(fresh)
+                self._zero_state(fresh)
             else:
                 self._state = fresh
         else:
@@ -205,10 +205,7 @@ class Engine:
     def set_knobs(self, **values: float) -> None:
         """Set knob targets from any thread; they apply at the next block boundary and glide (the first values
         set before any audio apply at once). Out-of-range values raise ``ValueError`` here, never in ``process``."""
-        self.model.check_knob_names(values)
-        targets = dict(self._targets)
-        for name, value in values.items():
-            targets[name] = self.model.knobs[name].check(name, value)
+        targets = self.model.updated_knobs(self._targets, values)
         if not self._started:
             self._current = dict(targets)
         self._targets = targets  # one reference swap: atomic for the audio thread
@@ -335,9 +332,9 @@ class Engine:
             self.graph = None
             self.fallback_reason = f"CUDA graph capture failed ({type(err).__name__}: {err}); running eagerly"
             self._y = torch.zeros(self.out_channels, self.block_size, device=self.device, dtype=self.dtype)
-        self.reset_state_only()
+        self._zero_state()
 
-    def reset_state_only(self, fresh: list[torch.Tensor] | None = None) -> None:
+    def _zero_state(self, fresh: list[torch.Tensor] | None = None) -> None:
         """Zero the model state in place (the CUDA graph keeps pointing at the same tensors)."""
         if fresh is None:
             fresh = self._cast_state(self.model.init_state(self.channels, self.block_size, self.device))

@@ -190,6 +190,14 @@ class Processor(nn.Module):
             allowed = ", ".join(self.knobs) or "none"
             raise ValueError(f"unknown knob(s) {', '.join(unknown)} for {type(self).__name__}; knobs: {allowed}.")
 
+    def updated_knobs(self, targets: Mapping[str, float], values: Mapping[str, float]) -> dict[str, float]:
+        """A new targets dict: ``targets`` with ``values`` checked (names and ranges) and applied."""
+        self.check_knob_names(values)
+        updated = dict(targets)
+        for name, value in values.items():
+            updated[name] = self.knobs[name].check(name, value)
+        return updated
+
     def process(self, x: torch.Tensor, **knobs: KnobValue) -> torch.Tensor:
         """Process a whole signal offline.
 
@@ -272,10 +280,7 @@ class Stream:
 
     def set_knobs(self, **values: float) -> None:
         """Set knob targets; before any audio they apply at once, afterwards they glide."""
-        self.model.check_knob_names(values)
-        targets = dict(self._targets)
-        for name, value in values.items():
-            targets[name] = self.model.knobs[name].check(name, value)
+        targets = self.model.updated_knobs(self._targets, values)
         if not self._started:
             self._current = dict(targets)
         self._targets = targets  # one reference swap: atomic for a reader on another thread
