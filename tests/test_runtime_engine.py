@@ -10,7 +10,7 @@ import torch
 
 import neuraudio
 from neuraudio.effects.dsp import Compressor
-from neuraudio.effects.gain import GainEffect
+from neuraudio.effects.gain import GainEffect, GatedGainEffect
 from neuraudio.effects.recurrent import RecurrentEffect
 from neuraudio.effects.spectral_gate import SpectralGate
 from neuraudio.effects.tcn import TCNEffect
@@ -44,6 +44,7 @@ MODELS = {
     "tcn": lambda: randomized(TCNEffect(SR, 8, 3, 6, 1, GAIN)),
     "compressor": lambda: Compressor(SR),
     "gain-computer": lambda: randomized(GainEffect(SR, 8, 16, GAIN)),
+    "gated-gain": lambda: randomized(GatedGainEffect(SR, 8, 16, GAIN)),
     "spectral-gate": lambda: SpectralGate(SR),
 }
 
@@ -276,3 +277,21 @@ def test_cuda_graph_engine_equals_offline_and_allocates_nothing(name):
         engine.process(block)
     assert torch.cuda.memory_stats()["allocation.all.allocated"] - before == 0
     assert allocations == 0
+
+
+def test_prepare_audio_thread_reports_each_setting_and_release_restores_the_collector():
+    from neuraudio.runtime import prepare_audio_thread, release_audio_thread
+
+    result = {}
+
+    def audio_thread():  # on its own thread, as a host would; the test process keeps its scheduler
+        result.update(prepare_audio_thread(cpu=None, fifo_priority=None))
+        result["enabled"] = gc.isenabled()
+        release_audio_thread()
+
+    worker = threading.Thread(target=audio_thread)
+    worker.start()
+    worker.join()
+    assert set(result) == {"gc", "malloc", "enabled"} and result["enabled"] is False
+    assert result["malloc"].startswith(("heap kept", "unchanged"))
+    assert gc.isenabled()

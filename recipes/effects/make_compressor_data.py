@@ -6,7 +6,8 @@ levels. Each take is that input through `neuraudio.effects.dsp.Compressor` at a 
 (threshold_db -60..0, ratio 1..20 log-uniform, attack_ms 0.1..100 log-uniform, release_ms 10..1000 log-uniform;
 knee 6 dB, makeup 0 dB). The test folder uses other audio (the last 20 % of every source) and other knob settings.
 
-    python recipes/effects/make_compressor_data.py --shared ../shared/data --out data/compressor --takes 48
+    python recipes/effects/make_compressor_data.py --shared ../shared/data --out data/compressor --takes 48 \
+        --test-takes 24
 """
 
 from __future__ import annotations
@@ -71,11 +72,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=Path("data/compressor"))
-    parser.add_argument("--takes", type=int, default=48)
+    parser.add_argument("--takes", type=int, default=48, help="knob settings in the training folder")
+    parser.add_argument("--test-takes", type=int, default=24, help="other knob settings in the test folder")
+    parser.add_argument("--part", choices=["both", "train", "test"], default="both")
     args = parser.parse_args()
-    build(args.out / "train", material(args.shared, "train", seed=1), args.takes, seed=10)
-    build(args.out / "test", material(args.shared, "test", seed=2), max(4, args.takes // 6), seed=20)
-    print(f"wrote {args.out}/train and {args.out}/test")
+    if args.part in ("both", "train"):
+        build(args.out / "train", material(args.shared, "train", seed=1), args.takes, seed=10)
+        print(f"wrote {args.out}/train")
+    if args.part in ("both", "test"):
+        build(args.out / "test", material(args.shared, "test", seed=2), args.test_takes, seed=20)
+        print(f"wrote {args.out}/test")
 
 
 if __name__ == "__main__":
