@@ -39,7 +39,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -234,7 +234,5 @@ class _CpuBallistics(torch.autograd.Function):
             d_rate[:, k] = carry * (t[:, k] - before[:, k])
             carry = carry * (1 - chosen[:, k])
         attacking = t > before
-        dtype = target.dtype
-        as_tensor = lambda a: torch.from_numpy(a).to(dtype)  # noqa: E731
-        return (as_tensor(d_target), as_tensor(np.where(attacking, d_rate, 0.0)),
-                as_tensor(np.where(attacking, 0.0, d_rate)), as_tensor(carry))
+        grads = (d_target, np.where(attacking, d_rate, 0.0), np.where(attacking, 0.0, d_rate), carry)
+        return tuple(torch.from_numpy(g).to(target.dtype) for g in grads)
