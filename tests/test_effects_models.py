@@ -229,3 +229,16 @@ def test_gated_gain_effect_learns_a_compressor_quickly():
         loss.backward()
         opt.step()
     assert float(loss) <= 0.02 and float(loss) <= 0.2 * first
+
+
+def test_recurrent_effect_widening_preserves_the_function():
+    narrow = randomized(RecurrentEffect(SR, 8, GAIN, "concat"), scale=0.5)
+    wide = RecurrentEffect(SR, 12, GAIN, "concat")
+    assert wide.load_narrower(narrow.state_dict()) == 8
+    x = 0.5 * torch.randn(2, 800)
+    assert (wide.process(x, gain=0.3) - narrow.process(x, gain=0.3)).abs().max() <= 1e-5
+    # the new units are live: a gradient reaches their incoming weights through the output
+    wide.process(x, gain=0.3).square().sum().backward()
+    assert wide.head.weight.grad[:, 8:].abs().sum() > 0
+    with pytest.raises(ValueError, match="cannot widen"):
+        RecurrentEffect(SR, 12, GAIN, "film").load_narrower(narrow.state_dict())

@@ -71,6 +71,39 @@ class RecurrentEffect(Processor):
         size = (1, channels, self.lstm.hidden_size)
         return [torch.zeros(size, device=device), torch.zeros(size, device=device)]
 
+    def load_narrower(self, state: Mapping[str, torch.Tensor], noise: float = 0.01, seed: int = 0) -> int:
+        """Start from the weights of the same model with fewer LSTM units (function-preserving widening).
+
+        The old units keep their weights; each new unit gets small random input and recurrent weights (``noise``)
+        and no path to the old units or the output, so the widened model computes what the narrower one did, up
+        to a few 1e-4 of the new units' leak into nothing, and training can recruit the new units. Returns the
+        old width. FiLM models are refused (their MLP would also need widening).
+        """
+        old = state["lstm.weight_hh_l0"].shape[1]
+        new = self.lstm.hidden_size
+        if self.film is not None or not 0 < old <= new or state["lstm.weight_ih_l0"].shape[1] != self.lstm.input_size:
+            raise ValueError(f"cannot widen this model from {old} to {new} units (same knobs and conditioning, "
+                             "no FiLM, a narrower LSTM).")
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for name, param in self.lstm.named_parameters():
+                src = state[f"lstm.{name}"]
+                fresh = noise * torch.randn(param.shape, generator=gen) if "weight" in name else torch.zeros(param.shape)
+                for gate in range(4):  # PyTorch's gate blocks i, f, g, o of `new` rows each
+                    rows, src_rows = slice(gate * new, gate * new + old), slice(gate * old, (gate + 1) * old)
+                    if name.startswith("weight_hh"):
+                        fresh[gate * new : (gate + 1) * new, old:] = 0  # new units feed no gate of any unit...
+                        fresh[rows, :old] = src[src_rows]
+                        fresh[gate * new + old : (gate + 1) * new, old:] = (
+                            noise * torch.randn(new - old, new - old, generator=gen))  # ...but their own
+                    else:
+                        fresh[rows] = src[src_rows]
+                param.copy_(fresh)
+            self.head.weight.zero_()
+            self.head.weight[:, :old] = state["head.weight"]
+            self.head.bias.copy_(state["head.bias"])
+        return old
+
     def step(self, x: torch.Tensor, state, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         y, (h, c) = self._run(x, {n: v.expand(x.shape[0], -1) for n, v in knobs.items()}, tuple(state))
         state[0], state[1] = h, c

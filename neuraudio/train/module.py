@@ -36,7 +36,13 @@ class TaskModule(L.LightningModule):
             # on a machine without the run's checkpoints.
             from neuraudio.hub import load_folder
 
-            self.model.load_state_dict(load_folder(init_from).state_dict(), strict=True)
+            # A model with a wider LSTM than the folder's starts from it by function-preserving widening.
+            state = load_folder(init_from).state_dict()
+            shapes_differ = any(k in state and state[k].shape != v.shape for k, v in self.model.state_dict().items())
+            if shapes_differ and hasattr(self.model, "load_narrower"):
+                self.model.load_narrower(state)
+            else:
+                self.model.load_state_dict(state, strict=True)
         self._seconds_before = 0.0      # training time of earlier runs this one resumed
         self._started = time.perf_counter()
 
