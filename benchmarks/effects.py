@@ -18,6 +18,7 @@ import torch
 
 import neuraudio
 from neuraudio import hub
+from neuraudio.effects.gain import GatedGainEffect
 from neuraudio.effects.recurrent import RecurrentEffect
 from neuraudio.effects.tcn import TCNEffect
 
@@ -33,6 +34,7 @@ REFERENCE = {
     "lstm32-concat-1knob@44.1k": lambda: RecurrentEffect(44100, 32, GAIN, "concat"),
     "lstm32-film-4knobs@48k": lambda: RecurrentEffect(48000, 32, COMP, "film"),
     "tcn16x10-film-1knob@48k": lambda: TCNEffect(48000, 16, 3, 10, 1, GAIN),
+    "gated-gain64-4knobs@48k": lambda: GatedGainEffect(48000, 64, 16, COMP),
 }
 
 

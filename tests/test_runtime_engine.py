@@ -225,22 +225,31 @@ def test_precision_check_refuses_a_model_that_low_precision_breaks():
 
 
 def paced_host_loop(model, seconds: float) -> EngineStats:
-    """Blocks of 128 at real-time pace (the host sleeps until each block's deadline), a knob moving every 50."""
+    """Blocks of 128 at real-time pace (the host sleeps until each block's deadline), a knob moving every 50, on a
+    thread of its own with the settings of ``prepare_audio_thread`` (SCHED_FIFO only where permitted)."""
+    from neuraudio.runtime import prepare_audio_thread, release_audio_thread
+
     engine = Engine(model, model.sample_rate, 128, channels=1).prepare()
     x = bench_signal(model.sample_rate, seconds).numpy()
     knob = next(iter(model.knobs), None)
-    gc.disable()  # as a real-time host does on its audio thread
-    try:
-        deadline = time.perf_counter()
-        for i in range(x.shape[-1] // 128):
-            if knob and i % 50 == 0:
-                spec = model.knobs[knob]
-                engine.set_knobs(**{knob: spec.maximum if (i // 50) % 2 == 0 else spec.minimum})
-            engine.process(x[:, i * 128 : (i + 1) * 128])
-            deadline += 128 / model.sample_rate
-            time.sleep(max(0.0, deadline - time.perf_counter()))
-    finally:
-        gc.enable()
+
+    def host():
+        prepare_audio_thread()
+        try:
+            deadline = time.perf_counter()
+            for i in range(x.shape[-1] // 128):
+                if knob and i % 50 == 0:
+                    spec = model.knobs[knob]
+                    engine.set_knobs(**{knob: spec.maximum if (i // 50) % 2 == 0 else spec.minimum})
+                engine.process(x[:, i * 128 : (i + 1) * 128])
+                deadline += 128 / model.sample_rate
+                time.sleep(max(0.0, deadline - time.perf_counter()))
+        finally:
+            release_audio_thread()
+
+    thread = threading.Thread(target=host)
+    thread.start()
+    thread.join()
     return engine.stats()
 
 
