@@ -204,6 +204,26 @@ def test_ballistics_attack_release_and_gradient():
                     torch.autograd.grad((reference * weights).sum(), args)):
         assert torch.allclose(a, b, atol=1e-12)
     assert torch.allclose(ours, reference, atol=1e-12)
+    # both strategies of the float64 loop (per row for a few rows, vectorised over many) give the same numbers
+    from neuraudio.effects.gain import _ballistics_loop
+
+    many = [torch.cat([a.detach()] * 3).numpy() for a in args]  # 9 rows: NumPy over rows
+    few = _ballistics_loop(*(m[:3] for m in many))[0]            # 3 rows: Python floats per row
+    looped = _ballistics_loop(*many)[0]
+    for part in (looped[:3], looped[3:6], looped[6:]):
+        assert abs(part - few).max() <= 1e-12 and abs(part - reference.detach().numpy()).max() <= 1e-12
+
+
+def test_gated_gain_effect_inference_path_equals_the_training_path():
+    from neuraudio.effects.gain import GatedGainEffect
+
+    model = randomized(GatedGainEffect(SR, 8, 16, TWO), scale=0.5)
+    x = 0.5 * torch.randn(2, 1, 1600)
+    knobs = {"gain": torch.full((2, 1600), 0.7), "attack_ms": torch.full((2, 1600), 3.0)}
+    with torch.no_grad():
+        fast = model(x, knobs)  # NumPy float64 path
+    trained = model(x, knobs)   # autograd path
+    assert trained.requires_grad and (fast - trained).abs().max() <= 1e-5 * x.abs().max()
 
 
 def test_gated_gain_effect_learns_a_compressor_quickly():

@@ -169,14 +169,23 @@ class GatedGainEffect(_FrameGain):
             nn.init.zeros_(layer.bias)
 
     def _frame_gains(self, features, core_state):
-        out = self.mlp(features)
-        target = self.max_gain_db * torch.tanh(out[..., 0] / 3)
+        out = self.mlp(features)  # (rows, frames, 3): target, attack and release time constant, pre-activation
         makeup = self.max_gain_db * torch.tanh(self.makeup(features[..., 2:]).squeeze(-1) / 3)
-        lo, hi = self.log_tau
-        tau_ms = torch.exp(lo + (hi - lo) * torch.sigmoid(out[..., 1:3]))  # (rows, frames, 2)
-        rate = -torch.expm1(-1000.0 * self.hop / (tau_ms * self.sample_rate))
         s0 = features.new_zeros(features.shape[0]) if core_state is None else core_state[0]
-        s = ballistics(target, rate[..., 0], rate[..., 1], s0)
+        lo, hi = self.log_tau
+        c = 1000.0 * self.hop / self.sample_rate  # frame duration in ms
+        if features.device.type == "cpu" and not (torch.is_grad_enabled() and out.requires_grad):
+            # Inference on the CPU: the same formulas in float64 NumPy, no autograd bookkeeping (the stream's
+            # per-block cost; within float32 rounding of the path below).
+            o = out.detach().double().numpy()
+            rate = -np.expm1(-c / np.exp(lo + (hi - lo) / (1 + np.exp(-o[..., 1:3]))))
+            target = self.max_gain_db * np.tanh(o[..., 0] / 3)
+            s = _ballistics_loop(target, rate[..., 0], rate[..., 1], s0.double().numpy())[0]
+            s = torch.from_numpy(s).to(out.dtype)
+        else:
+            target = self.max_gain_db * torch.tanh(out[..., 0] / 3)
+            rate = -torch.expm1(-c / torch.exp(lo + (hi - lo) * torch.sigmoid(out[..., 1:3])))
+            s = ballistics(target, rate[..., 0], rate[..., 1], s0)
         return makeup - s, [s[:, -1]]
 
     def init_state(self, channels: int, max_samples: int, device):
@@ -205,17 +214,35 @@ def _ballistics_torch(target, attack, release, s0):
     return torch.stack(out, dim=1) if out else target.new_zeros(target.shape)
 
 
+def _ballistics_loop(t: np.ndarray, a: np.ndarray, r: np.ndarray, s0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The recursion in float64 (``(rows, frames)`` arrays); returns ``s`` and the rate chosen at each frame. A few
+    rows (a stream, a file) loop over Python floats per row; many rows (a training batch) loop over frames with
+    NumPy vectorised over the rows."""
+    rows, frames = t.shape
+    out, chosen = np.empty((rows, frames)), np.empty((rows, frames))
+    if rows <= 4:
+        for i in range(rows):
+            s, ti, ai, ri = float(s0[i]), t[i].tolist(), a[i].tolist(), r[i].tolist()
+            si, ci = [0.0] * frames, [0.0] * frames
+            for k in range(frames):
+                rate = ai[k] if ti[k] > s else ri[k]
+                s += rate * (ti[k] - s)
+                si[k], ci[k] = s, rate
+            out[i], chosen[i] = si, ci
+        return out, chosen
+    s = s0.copy()
+    for k in range(frames):
+        rate = np.where(t[:, k] > s, a[:, k], r[:, k])
+        s = s + rate * (t[:, k] - s)
+        out[:, k], chosen[:, k] = s, rate
+    return out, chosen
+
+
 class _CpuBallistics(torch.autograd.Function):
     @staticmethod
     def forward(ctx, target, attack, release, s0):
         t, a, r = (v.detach().double().numpy() for v in (target, attack, release))
-        s = s0.detach().double().numpy().copy()
-        out = np.empty_like(t)
-        chosen = np.empty_like(t)
-        for k in range(t.shape[1]):
-            rate = np.where(t[:, k] > s, a[:, k], r[:, k])
-            s = s + rate * (t[:, k] - s)
-            out[:, k], chosen[:, k] = s, rate
+        out, chosen = _ballistics_loop(t, a, r, s0.detach().double().numpy())
         ctx.save_for_backward(target, s0)
         ctx.numpy = (t, out, chosen, a.shape)
         return torch.from_numpy(out).to(target.dtype)
