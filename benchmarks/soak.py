@@ -4,7 +4,8 @@ The input is a 10 s loop (``neuraudio.runtime.bench.bench_signal``) repeated; th
 2 s into every loop and back to its minimum at 6 s, so the knob trajectory repeats exactly with the loop (the 20 ms
 glide settles long before the loop ends). For a model whose memory fades within a loop (every effect model here),
 the output of the last loop must then equal the output of the second loop of ``model.process`` on two loops:
-that difference is the drift. Memory: resident set size sampled once per minute of audio; the growth reported is
+that difference is the drift (the stream's output compared with the offline output delayed by ``engine.latency``,
+15 samples for the compressor, 0 for klon-centaur). Memory: resident set size sampled once per minute of audio; the growth reported is
 from the first minute to the end.
 
     python benchmarks/soak.py --model klon-centaur [--minutes 60] [--block-size 128]
@@ -75,7 +76,9 @@ def main() -> None:
         events = [(k * loop_len + j * block, v) for k in range(2) for j, v in sorted(changes.items())]
         knobs[knob] = knob_trajectory(spec.minimum, events, 2 * loop_len, model.knob_time_constant_ms, sr)
     with torch.inference_mode():
-        reference = model.process(loop.repeat(1, 2), **knobs)[:, loop_len:].numpy()
+        # the stream's output is the offline output delayed by the engine's latency
+        delay = engine.latency
+        reference = model.process(loop.repeat(1, 2), **knobs)[:, loop_len - delay : 2 * loop_len - delay].numpy()
     drift = float(np.abs(last - reference).max())
     stats = engine.stats()
     result = {"model": args.model, "audio_minutes": loops * loop_len / sr / 60, "wall_seconds": wall,
