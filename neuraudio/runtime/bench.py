@@ -48,7 +48,7 @@ def benchmark(model: Processor, *, device: str = "cpu", block_size: int = 128, s
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     engine = Engine(model, model.sample_rate, block_size, channels, device=device, dtype=dtype,
-                    cuda_graph=cuda_graph).prepare()
+                    cuda_graph=cuda_graph, threads=threads).prepare()
 
     offline_model = engine.model  # already on the device, in the dtype
     with torch.inference_mode():
