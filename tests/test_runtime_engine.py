@@ -161,8 +161,9 @@ def test_set_knobs_from_another_thread_while_processing():
     assert 0.0 <= engine._current["gain"] <= 1.0
 
 
-def test_no_python_allocation_growth_over_10000_blocks():
-    engine = Engine(MODELS["lstm"](), SR, 64, channels=2).prepare()
+@pytest.mark.parametrize("name", ["lstm", "gated-gain"])  # the direct path, and the stream path (hop 16)
+def test_no_python_allocation_growth_over_10000_blocks(name):
+    engine = Engine(MODELS[name](), SR, 64, channels=2).prepare()
     engine.set_knobs(gain=0.3)
     block = signal(0.004, 2).numpy()
     for _ in range(200):
