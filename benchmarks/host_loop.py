@@ -17,13 +17,12 @@ import argparse
 import gc
 import json
 import os
-import time
 
 import torch
 
 import neuraudio
 from neuraudio.runtime import Engine, prepare_audio_thread, release_audio_thread
-from neuraudio.runtime.bench import bench_signal
+from neuraudio.runtime.bench import bench_signal, paced_host_loop
 
 
 def main() -> None:
@@ -38,9 +37,7 @@ def main() -> None:
     sr, block = model.sample_rate, args.block_size
     engine = Engine(model, sr, block, 1).prepare()
     x = bench_signal(sr, args.seconds).numpy()
-    count = x.shape[-1] // block
     knob = next(iter(model.knobs), None)
-    late = 0
     if args.plain:
         gc.disable()
         report = {"gc": "disabled"}
@@ -48,18 +45,7 @@ def main() -> None:
         report = prepare_audio_thread(cpu=max(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None)
     stolen = _steal_ms()
     try:
-        deadline = time.perf_counter()
-        for i in range(count):
-            if knob and i % 50 == 0:
-                spec = model.knobs[knob]
-                engine.set_knobs(**{knob: spec.maximum if (i // 50) % 2 == 0 else spec.minimum})
-            engine.process(x[:, i * block : (i + 1) * block])
-            deadline += block / sr
-            wait = deadline - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            else:
-                late += 1  # the host itself fell behind the deadline (counts sleeping jitter too)
+        late = paced_host_loop(engine, x, knob)
     finally:
         release_audio_thread()
     stolen = _steal_ms() - stolen

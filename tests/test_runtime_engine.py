@@ -1,7 +1,6 @@
 import gc
 import json
 import threading
-import time
 import tracemalloc
 
 import numpy as np
@@ -15,7 +14,7 @@ from neuraudio.effects.recurrent import RecurrentEffect
 from neuraudio.effects.spectral_gate import SpectralGate
 from neuraudio.effects.tcn import TCNEffect
 from neuraudio.runtime import Engine, EngineError, EngineStats
-from neuraudio.runtime.bench import bench_signal
+from neuraudio.runtime.bench import bench_signal, paced_host_loop
 from neuraudio.stream.processor import Processor
 from neuraudio.stream.testing import assert_stream_matches_offline
 
@@ -225,26 +224,18 @@ def test_precision_check_refuses_a_model_that_low_precision_breaks():
     assert Engine(Cancelling(), SR, 128).prepare().precision_esr is None
 
 
-def paced_host_loop(model, seconds: float) -> EngineStats:
-    """Blocks of 128 at real-time pace (the host sleeps until each block's deadline), a knob moving every 50, on a
-    thread of its own with the settings of ``prepare_audio_thread`` (SCHED_FIFO only where permitted)."""
+def paced_run(model, seconds: float) -> EngineStats:
+    """Blocks of 128 at real-time pace (``paced_host_loop``), a knob moving every 50, on a thread of its own with
+    the settings of ``prepare_audio_thread`` (SCHED_FIFO only where permitted)."""
     from neuraudio.runtime import prepare_audio_thread, release_audio_thread
 
     engine = Engine(model, model.sample_rate, 128, channels=1).prepare()
     x = bench_signal(model.sample_rate, seconds).numpy()
-    knob = next(iter(model.knobs), None)
 
     def host():
         prepare_audio_thread()
         try:
-            deadline = time.perf_counter()
-            for i in range(x.shape[-1] // 128):
-                if knob and i % 50 == 0:
-                    spec = model.knobs[knob]
-                    engine.set_knobs(**{knob: spec.maximum if (i // 50) % 2 == 0 else spec.minimum})
-                engine.process(x[:, i * 128 : (i + 1) * 128])
-                deadline += 128 / model.sample_rate
-                time.sleep(max(0.0, deadline - time.perf_counter()))
+            paced_host_loop(engine, x, next(iter(model.knobs), None))
         finally:
             release_audio_thread()
 
@@ -262,7 +253,7 @@ def test_simulated_host_loop_at_real_time_pace_has_no_overruns_for_shipped_effec
     for name in shipped:
         model = neuraudio.load(name)
         # Best of two 1.5 s runs: a shared machine may preempt the thread once; two preempted runs fail.
-        runs = [paced_host_loop(model, 1.5) for _ in range(2)]
+        runs = [paced_run(model, 1.5) for _ in range(2)]
         best = min(runs, key=lambda s: (s.overruns, s.p99_ms))
         assert best.overruns == 0, f"{name}: {runs}"
         assert best.p99_share <= 0.5, f"{name}: {runs}"

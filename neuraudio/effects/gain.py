@@ -23,8 +23,9 @@ and set a gain ``g[k]`` in dB, interpolated linearly inside the frame (no zipper
   "branching" peak detector of Giannoulis, Massberg & Reiss 2012); the MLP decides the static curve and how the
   time constants depend on the knobs and on the programme. It trains in minutes where the LSTM's long memory
   (releases of a second are thousands of frames) is slow to learn. The make-up gain does not see the level: a
-  level-dependent make-up would bypass the ballistics, and in training it did (the fit stalled near ESR 0.1 on a
-  single compressor setting that the knob-only make-up fits to 0.0004).
+  level-dependent make-up would bypass the ballistics, and in training it did (in an ad hoc fit of one compressor
+  setting, not in the repo, it stalled near ESR 0.1 where the knob-only make-up reached 0.0004; the repo's test
+  ``test_gated_gain_effect_learns_a_compressor_quickly`` asserts <= 0.02 in 300 steps).
 
 Both run at the frame rate (``sample_rate / hop``, 3 kHz at 48 kHz with hop 16) and start as the identity (0 dB).
 A frame's gain uses the frame's own samples, so the streaming form waits for whole frames: ``Stream.latency`` is
@@ -52,7 +53,7 @@ FLOOR_DB = -100.0
 
 
 class _FrameGain(Processor):
-    """Shared frame analysis and gain application; subclasses define ``_frame_gains`` and ``_core_state``.
+    """Shared frame analysis and gain application; subclasses define ``_frame_gains`` and ``init_state``.
 
     The streaming state is ``[*core_state, previous_gain]`` with ``previous_gain`` ``(rows, 1)`` in dB.
     """

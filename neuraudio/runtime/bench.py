@@ -38,6 +38,28 @@ def bench_signal(sample_rate: int, seconds: float, channels: int = 1, seed: int 
     return x.float().expand(channels, -1).clone()
 
 
+def paced_host_loop(engine: Engine, x, knob: str | None = None) -> int:
+    """Feed ``x`` (numpy ``(channels, time)``) to ``engine`` in full blocks at real-time pace, as a host does: after
+    each block the loop sleeps until that block's deadline. ``knob`` (a name) jumps between its maximum and minimum
+    every 50 blocks. Returns how many blocks the host itself finished after their deadline (sleep jitter
+    included); the engine's own figures are in ``engine.stats()``."""
+    block, rate = engine.block_size, engine.sample_rate
+    spec = engine.model.knobs[knob] if knob else None
+    late = 0
+    deadline = time.perf_counter()
+    for i in range(x.shape[-1] // block):
+        if spec is not None and i % 50 == 0:
+            engine.set_knobs(**{knob: spec.maximum if (i // 50) % 2 == 0 else spec.minimum})
+        engine.process(x[:, i * block : (i + 1) * block])
+        deadline += block / rate
+        wait = deadline - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        else:
+            late += 1
+    return late
+
+
 def benchmark(model: Processor, *, device: str = "cpu", block_size: int = 128, seconds: float = 10.0,
               threads: int | None = 1, channels: int = 1, dtype: str = "float32", cuda_graph: bool = True,
               name: str | None = None) -> dict:

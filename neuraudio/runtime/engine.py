@@ -101,8 +101,8 @@ class Engine:
         self.device = torch.device(device)
         # CPU threads for torch on the thread that calls process (None: leave torch's setting alone). Set once per
         # calling thread: a host's audio thread is not the one that called prepare, and a thread that never set
-        # it can start a team of OpenMP workers per operator (measured: an LSTM-48 step went from 0.22 ms to
-        # 9.3 ms on a new thread after the process had used torch's thread pool).
+        # it can run far slower (an ad hoc timing: an LSTM-48 step took 9.3 ms instead of 0.22 ms on a new thread
+        # after the process had used torch's thread pool; tests/test_runtime_engine.py's paced host loop caught it).
         self.threads = threads
         self._audio_thread = None
         if self.device.type == "cuda" and not torch.cuda.is_available():
@@ -158,9 +158,9 @@ class Engine:
     def _adopt_thread(self) -> None:
         """First block on a new calling thread: its torch thread count and, on the CPU, denormal flushing (the
         floating-point control register is per thread)."""
-        if self.threads is not None and self.device.type == "cpu":
-            torch.set_num_threads(self.threads)
         if self.device.type == "cpu":
+            if self.threads is not None:
+                torch.set_num_threads(self.threads)
             torch.set_flush_denormal(True)
         self._audio_thread = threading.get_ident()
 
