@@ -25,6 +25,7 @@ MODELS = {
     "lstm-film": lambda: RecurrentEffect(SR, 16, GAIN, "film"),
     "lstm-concat": lambda: RecurrentEffect(SR, 16, TWO, "concat"),
     "lstm-fixed": lambda: RecurrentEffect(SR, 16),
+    "lstm-drive-gated": lambda: RecurrentEffect(SR, 16, GAIN, "concat", silence_gate=3, drive=True),
     "tcn-film": lambda: TCNEffect(SR, 8, 3, 5, 2, TWO),
     "tcn-fixed": lambda: TCNEffect(SR, 8, 3, 5, 1),
 }
@@ -34,6 +35,8 @@ MODELS = {
 def test_streaming_equals_offline_with_and_without_knobs(name):
     model = randomized(MODELS[name]())
     x = 0.5 * torch.randn(2, 500)
+    x[0, 200:260] = 0.0  # digital silence (what the silence gate acts on), across block boundaries
+    x[1, 97:103] = 0.0
     changes = [(150, {"gain": 0.9}), (320, {"gain": 0.1})] if model.knobs else []
     errors = assert_stream_matches_offline(model, x, changes=changes, block_size=100,
                                            patterns=["1", "3hop+7", "random"] if "lstm" in name else ["3hop+7", "random"])
@@ -244,3 +247,48 @@ def test_recurrent_effect_widening_preserves_the_function():
     assert wide.head.weight.grad[:, 8:].abs().sum() > 0
     with pytest.raises(ValueError, match="cannot widen"):
         RecurrentEffect(SR, 12, GAIN, "film").load_narrower(narrow.state_dict())
+
+
+def test_silence_gate_zeroes_the_output_after_n_zero_samples_only():
+    model = randomized(RecurrentEffect(SR, 16, GAIN, "concat", silence_gate=3), scale=0.5)
+    ungated = RecurrentEffect(SR, 16, GAIN, "concat")
+    ungated.load_state_dict(model.state_dict())
+    x = 0.5 * torch.randn(1, 400)
+    x[0, 100:102] = 0.0   # a run of 2: shorter than the gate
+    x[0, 200:300] = 0.0   # a run of 100
+    y, reference = model.process(x, gain=0.7), ungated.process(x, gain=0.7)
+    gated = torch.zeros(400, dtype=torch.bool)
+    gated[202:300] = True  # from the third zero on
+    assert torch.all(y[0, gated] == 0.0)
+    assert torch.equal(y[0, ~gated], reference[0, ~gated])  # elsewhere exactly the same model
+    assert reference[0, 202:300].abs().max() > 1e-3        # so the gate did something there
+    with pytest.raises(ValueError, match="silence_gate"):
+        RecurrentEffect(SR, 8, silence_gate=-1)
+
+
+def test_recurrent_effect_runs_long_inputs_in_chunks_with_the_same_numbers(monkeypatch):
+    from neuraudio.effects import recurrent
+
+    model = randomized(RecurrentEffect(SR, 16, GAIN, "concat"), scale=0.5)
+    x = 0.5 * torch.randn(2, 3000)
+    gain = torch.linspace(0, 1, 3000)
+    whole = model.process(x, gain=gain)
+    monkeypatch.setattr(recurrent, "CHUNK", 256)
+    assert (model.process(x, gain=gain) - whole).abs().max() <= 1e-6
+
+
+def test_drive_is_an_input_gain_and_starts_from_a_model_without_it():
+    plain = randomized(RecurrentEffect(SR, 8, GAIN, "concat"), scale=0.5)
+    driven = RecurrentEffect(SR, 12, GAIN, "concat", drive=True)
+    driven.load_narrower(plain.state_dict())  # no drive weights in the state: unit gain
+    x = 0.3 * torch.randn(1, 600)
+    assert (driven.process(x, gain=0.4) - plain.process(x, gain=0.4)).abs().max() <= 1e-5
+    with torch.no_grad():
+        driven.drive.weight.fill_(math.log(4.0))  # 12 dB more input at full gain than at zero
+    y = driven.process(x, gain=1.0)
+    # the LSTM saw 4x the input: the same as the unit-gain model fed 4x the input, minus the residual 3x
+    with torch.no_grad():
+        driven.drive.weight.zero_()
+    assert (y - (driven.process(4 * x, gain=1.0) - 3 * x)).abs().max() <= 1e-5
+    with pytest.raises(ValueError, match="drive needs knobs"):
+        RecurrentEffect(SR, 8, drive=True)

@@ -3,9 +3,22 @@
     y[n] = x[n] + W * FiLM(LSTM([x; c])[n], c)          (conditioning="film": c only in FiLM)
     y[n] = x[n] + W * LSTM([x; c])[n]                   (conditioning="concat": c as extra input channels)
 
+With ``drive=True`` the LSTM's audio input is ``x[n] * exp(a . c[n] + b)`` instead of ``x[n]``: a learned input
+gain, linear in dB in the knob features (identity at initialisation). It is how a gain knob works in a circuit (more
+level into the same clipper), so a setting between two captured ones gets an input level between theirs, a level
+the LSTM has met in the captured material, rather than an untrained point of its conditioning input.
+
 ``c`` is the per-sample vector of normalised knobs. FiLM acts on the LSTM's outputs, outside the recurrence, so the
 LSTM stays one fused call per block (a Python loop per sample would not run in real time). Zero latency; the stream
-state is the LSTM's ``(h, c)``.
+state is the LSTM's ``(h, c)`` (and, with the silence gate, the length of the input's current run of zeros).
+
+Optional digital-silence gate (``silence_gate=N``): once the input has been exactly 0.0 for N samples in a row, the
+output is exactly 0.0 until the input is nonzero again; the LSTM keeps running underneath. It is for captures whose
+output was cut to digital silence wherever the input was (e.g. clips padded with zeros on both sides); a real input
+never holds exact zeros for long, so elsewhere it does nothing. Off (0) by default.
+
+Offline, long inputs run through the LSTM in chunks of ``CHUNK`` samples with the state carried: the same numbers,
+without the fused kernel's workspace for a whole file (which grows with the length and failed on minutes of audio).
 
 Example:
     >>> model = RecurrentEffect(44100, knobs={"gain": {"default": 0.5, "minimum": 0, "maximum": 1, "unit": "0..1"}})
@@ -23,6 +36,7 @@ from neuraudio.nn.conditioning import FiLM, KnobNormalizer, knob_specs
 from neuraudio.stream.processor import Processor
 
 CONDITIONING = ("film", "concat", "both")
+CHUNK = 8192  # samples per fused LSTM call offline (faster and leaner than one call: benchmarks in the card)
 
 
 class RecurrentEffect(Processor):
@@ -33,13 +47,18 @@ class RecurrentEffect(Processor):
         hidden_size: LSTM width (16-64 runs in real time on one CPU thread at 128-sample blocks).
         knobs: ``{name: {"default", "minimum", "maximum", "unit"[, "scale": "log" | "audio"]}}``; empty for a fixed capture.
         conditioning: ``"film"``, ``"concat"`` or ``"both"``.
+        silence_gate: samples of exact-zero input after which the output is exact zero (0: no gate).
+        drive: learn a knob-dependent input gain (needs knobs).
     """
 
     def __init__(self, sample_rate: int = 48000, hidden_size: int = 32, knobs: Mapping[str, Mapping] | None = None,
-                 conditioning: str = "film"):
+                 conditioning: str = "film", silence_gate: int = 0, drive: bool = False):
         super().__init__(sample_rate, hop=1)
         if conditioning not in CONDITIONING:
             raise ValueError(f"conditioning must be one of {', '.join(CONDITIONING)}, got {conditioning!r}.")
+        if int(silence_gate) != silence_gate or silence_gate < 0:
+            raise ValueError(f"silence_gate must be a whole number of samples >= 0, got {silence_gate!r}.")
+        self.silence_gate = int(silence_gate)
         knobs = dict(knobs or {})
         self.knobs = knob_specs(knobs)
         self.conditioning = conditioning
@@ -49,6 +68,12 @@ class RecurrentEffect(Processor):
         self.lstm = nn.LSTM(1 + concat, hidden_size, batch_first=True)
         self.film = FiLM(k, hidden_size) if k and conditioning in ("film", "both") else None
         self.head = nn.Linear(hidden_size, 1)
+        if drive and not k:
+            raise ValueError("drive needs knobs: it is an input gain set by the knobs.")
+        self.drive = nn.Linear(k, 1) if drive else None  # log of the LSTM's input gain
+        if self.drive is not None:
+            nn.init.zeros_(self.drive.weight)
+            nn.init.zeros_(self.drive.bias)
 
     def _run(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor], state=None):
         lead, length = x.shape[:-1], x.shape[-1]
@@ -56,23 +81,47 @@ class RecurrentEffect(Processor):
         condition = None
         if self.normalize is not None:
             condition = self.normalize.rows(x, knobs)
+            if self.drive is not None:
+                inputs = inputs * torch.exp(self.drive(condition))
             if self.conditioning in ("concat", "both"):
                 inputs = torch.cat([inputs, condition], dim=-1)
-        h, state = self.lstm(inputs, state)
+        if length <= CHUNK:
+            h, state = self.lstm(inputs, state)
+        else:
+            parts = []
+            for start in range(0, length, CHUNK):
+                part, state = self.lstm(inputs[:, start:start + CHUNK], state)
+                parts.append(part)
+            h = torch.cat(parts, dim=1)
         if self.film is not None:
             h = self.film(h, condition)
         y = x + self.head(h).reshape(*lead, length)
         return y, state
 
+    def _zero_run(self, x: torch.Tensor, before: torch.Tensor | int = 0) -> torch.Tensor:
+        """Length of the run of exact zeros ending at each sample; ``before``: the run carried into the block."""
+        index = torch.arange(x.shape[-1], device=x.device)
+        last_nonzero = torch.where(x != 0, index, -1).cummax(dim=-1).values
+        if isinstance(before, torch.Tensor):
+            before = before[..., None]
+        return torch.where(last_nonzero >= 0, index - last_nonzero, index + 1 + before)
+
     def forward(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return self._run(x, knobs)[0]
+        y = self._run(x, knobs)[0]
+        if self.silence_gate:
+            y = y.masked_fill(self._zero_run(x) >= self.silence_gate, 0.0)
+        return y
 
     def init_state(self, channels: int, max_samples: int, device):
         size = (1, channels, self.lstm.hidden_size)
-        return [torch.zeros(size, device=device), torch.zeros(size, device=device)]
+        state = [torch.zeros(size, device=device), torch.zeros(size, device=device)]
+        if self.silence_gate:
+            state.append(torch.zeros(channels, dtype=torch.long, device=device))  # zeros run so far, capped
+        return state
 
     def load_narrower(self, state: Mapping[str, torch.Tensor], noise: float = 0.01, seed: int = 0) -> int:
-        """Start from the weights of the same model with fewer LSTM units (function-preserving widening).
+        """Start from the weights of the same model with fewer LSTM units (function-preserving widening), or
+        from the same model without ``drive`` (which then starts at unit gain).
 
         The old units keep their weights; each new unit gets small random input and recurrent weights (``noise``)
         and no path to the old units or the output, so the widened model computes what the narrower one did, up
@@ -102,9 +151,16 @@ class RecurrentEffect(Processor):
             self.head.weight.zero_()
             self.head.weight[:, :old] = state["head.weight"]
             self.head.bias.copy_(state["head.bias"])
+            if self.drive is not None and "drive.weight" in state:  # a model without drive starts at unit gain
+                self.drive.weight.copy_(state["drive.weight"])
+                self.drive.bias.copy_(state["drive.bias"])
         return old
 
     def step(self, x: torch.Tensor, state, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        y, (h, c) = self._run(x, {n: v.expand(x.shape[0], -1) for n, v in knobs.items()}, tuple(state))
+        y, (h, c) = self._run(x, {n: v.expand(x.shape[0], -1) for n, v in knobs.items()}, (state[0], state[1]))
         state[0], state[1] = h, c
+        if self.silence_gate:
+            run = self._zero_run(x, state[2])
+            y = y.masked_fill(run >= self.silence_gate, 0.0)
+            state[2].copy_(run[..., -1].clamp(max=self.silence_gate))
         return y

@@ -36,10 +36,12 @@ class TaskModule(L.LightningModule):
             # on a machine without the run's checkpoints.
             from neuraudio.hub import load_folder
 
-            # A model with a wider LSTM than the folder's starts from it by function-preserving widening.
+            # A model with a wider LSTM than the folder's, or extra parts that start as the identity, starts from it
+            # by function-preserving widening.
             state = load_folder(init_from).state_dict()
-            shapes_differ = any(k in state and state[k].shape != v.shape for k, v in self.model.state_dict().items())
-            if shapes_differ and hasattr(self.model, "load_narrower"):
+            own = self.model.state_dict()
+            shapes_differ = any(k in state and state[k].shape != v.shape for k, v in own.items())
+            if (shapes_differ or own.keys() - state.keys()) and hasattr(self.model, "load_narrower"):
                 self.model.load_narrower(state)
             else:
                 self.model.load_state_dict(state, strict=True)
