@@ -284,11 +284,14 @@ def test_drive_is_an_input_gain_and_starts_from_a_model_without_it():
     x = 0.3 * torch.randn(1, 600)
     assert (driven.process(x, gain=0.4) - plain.process(x, gain=0.4)).abs().max() <= 1e-5
     with torch.no_grad():
-        driven.drive.weight.fill_(math.log(4.0))  # 12 dB more input at full gain than at zero
+        driven.drive.weight.fill_(20 * math.log10(4.0) / 40)  # in units of 40 dB: 4x (12 dB) more input at full gain
     y = driven.process(x, gain=1.0)
     # the LSTM saw 4x the input: the same as the unit-gain model fed 4x the input, minus the residual 3x
     with torch.no_grad():
         driven.drive.weight.zero_()
     assert (y - (driven.process(4 * x, gain=1.0) - 3 * x)).abs().max() <= 1e-5
+    preset = RecurrentEffect(SR, 12, GAIN, "concat", drive=True, drive_db=20 * math.log10(4.0))
+    preset.load_state_dict({**driven.state_dict(), "drive.weight": preset.drive.weight, "drive.bias": preset.drive.bias})
+    assert (preset.process(x, gain=1.0) - y).abs().max() <= 1e-5
     with pytest.raises(ValueError, match="drive needs knobs"):
         RecurrentEffect(SR, 8, drive=True)

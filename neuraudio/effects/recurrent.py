@@ -3,8 +3,8 @@
     y[n] = x[n] + W * FiLM(LSTM([x; c])[n], c)          (conditioning="film": c only in FiLM)
     y[n] = x[n] + W * LSTM([x; c])[n]                   (conditioning="concat": c as extra input channels)
 
-With ``drive=True`` the LSTM's audio input is ``x[n] * exp(a . c[n] + b)`` instead of ``x[n]``: a learned input
-gain, linear in dB in the knob features (identity at initialisation). It is how a gain knob works in a circuit (more
+With ``drive=True`` the LSTM's audio input is ``x[n] * 10**((a . c[n] + b) / 20)`` instead of ``x[n]``: a learned
+input gain, linear in dB in the knob features (``a`` starts at ``drive_db`` per knob, ``b`` at 0). It is how a gain knob works in a circuit (more
 level into the same clipper), so a setting between two captured ones gets an input level between theirs, a level
 the LSTM has met in the captured material, rather than an untrained point of its conditioning input.
 
@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import torch
@@ -36,6 +37,10 @@ from neuraudio.nn.conditioning import FiLM, KnobNormalizer, knob_specs
 from neuraudio.stream.processor import Processor
 
 CONDITIONING = ("film", "concat", "both")
+# The drive's parameters count in units of 40 dB, so that Adam's steps of about its learning rate move the gain by
+# a fraction of a dB (in nepers they would need thousands of steps to cover the tens of dB a gain knob spans).
+DRIVE_DB = 40.0
+DRIVE_LN = DRIVE_DB / 20 * math.log(10)
 CHUNK = 8192  # samples per fused LSTM call offline (faster and leaner than one call: benchmarks in the card)
 
 
@@ -49,10 +54,12 @@ class RecurrentEffect(Processor):
         conditioning: ``"film"``, ``"concat"`` or ``"both"``.
         silence_gate: samples of exact-zero input after which the output is exact zero (0: no gate).
         drive: learn a knob-dependent input gain (needs knobs).
+        drive_db: the drive's initial gain in dB at the top of each knob's feature range (0: unit gain, so the
+            model starts as it would without drive); e.g. what the circuit's gain stage adds over the knob's travel.
     """
 
     def __init__(self, sample_rate: int = 48000, hidden_size: int = 32, knobs: Mapping[str, Mapping] | None = None,
-                 conditioning: str = "film", silence_gate: int = 0, drive: bool = False):
+                 conditioning: str = "film", silence_gate: int = 0, drive: bool = False, drive_db: float = 0.0):
         super().__init__(sample_rate, hop=1)
         if conditioning not in CONDITIONING:
             raise ValueError(f"conditioning must be one of {', '.join(CONDITIONING)}, got {conditioning!r}.")
@@ -70,9 +77,9 @@ class RecurrentEffect(Processor):
         self.head = nn.Linear(hidden_size, 1)
         if drive and not k:
             raise ValueError("drive needs knobs: it is an input gain set by the knobs.")
-        self.drive = nn.Linear(k, 1) if drive else None  # log of the LSTM's input gain
+        self.drive = nn.Linear(k, 1) if drive else None  # the LSTM's input gain, in units of DRIVE_DB dB
         if self.drive is not None:
-            nn.init.zeros_(self.drive.weight)
+            nn.init.constant_(self.drive.weight, drive_db / DRIVE_DB)
             nn.init.zeros_(self.drive.bias)
 
     def _run(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor], state=None):
@@ -82,7 +89,7 @@ class RecurrentEffect(Processor):
         if self.normalize is not None:
             condition = self.normalize.rows(x, knobs)
             if self.drive is not None:
-                inputs = inputs * torch.exp(self.drive(condition))
+                inputs = inputs * torch.exp(DRIVE_LN * self.drive(condition))
             if self.conditioning in ("concat", "both"):
                 inputs = torch.cat([inputs, condition], dim=-1)
         if length <= CHUNK:
