@@ -166,7 +166,8 @@ class RecurrentEffect(Processor):
     def step(self, x: torch.Tensor, state, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         y, (h, c) = self._run(x, {n: v.expand(x.shape[0], -1) for n, v in knobs.items()}, (state[0], state[1]))
         state[0], state[1] = h, c
-        if self.silence_gate:
+        # On the CPU a block without zeros after a nonzero sample (the usual case) skips the gate: nothing to do.
+        if self.silence_gate and (x.is_cuda or bool((x == 0).any()) or bool(state[2].any())):
             run = self._zero_run(x, state[2])
             y = y.masked_fill(run >= self.silence_gate, 0.0)
             state[2].copy_(run[..., -1].clamp(max=self.silence_gate))
