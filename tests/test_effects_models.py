@@ -293,5 +293,9 @@ def test_drive_is_an_input_gain_and_starts_from_a_model_without_it():
     preset = RecurrentEffect(SR, 12, GAIN, "concat", drive=True, drive_db=20 * math.log10(4.0))
     preset.load_state_dict({**driven.state_dict(), "drive.weight": preset.drive.weight, "drive.bias": preset.drive.bias})
     assert (preset.process(x, gain=1.0) - y).abs().max() <= 1e-5
+    fixed = RecurrentEffect(SR, 8, GAIN, "concat", drive=True, drive_db=24.0, drive_fixed=True)
+    fixed.process(x, gain=0.7).square().sum().backward()
+    assert fixed.drive.weight.grad is None and fixed.head.weight.grad is not None
+    assert float(fixed.drive.weight) * 40 == pytest.approx(24.0)
     with pytest.raises(ValueError, match="drive needs knobs"):
         RecurrentEffect(SR, 8, drive=True)

@@ -56,10 +56,12 @@ class RecurrentEffect(Processor):
         drive: learn a knob-dependent input gain (needs knobs).
         drive_db: the drive's initial gain in dB at the top of each knob's feature range (0: unit gain, so the
             model starts as it would without drive); e.g. what the circuit's gain stage adds over the knob's travel.
+        drive_fixed: keep the drive at ``drive_db`` (not trained): a prior the optimiser cannot trade away.
     """
 
     def __init__(self, sample_rate: int = 48000, hidden_size: int = 32, knobs: Mapping[str, Mapping] | None = None,
-                 conditioning: str = "film", silence_gate: int = 0, drive: bool = False, drive_db: float = 0.0):
+                 conditioning: str = "film", silence_gate: int = 0, drive: bool = False, drive_db: float = 0.0,
+                 drive_fixed: bool = False):
         super().__init__(sample_rate, hop=1)
         if conditioning not in CONDITIONING:
             raise ValueError(f"conditioning must be one of {', '.join(CONDITIONING)}, got {conditioning!r}.")
@@ -81,6 +83,7 @@ class RecurrentEffect(Processor):
         if self.drive is not None:
             nn.init.constant_(self.drive.weight, drive_db / DRIVE_DB)
             nn.init.zeros_(self.drive.bias)
+            self.drive.requires_grad_(not drive_fixed)
 
     def _run(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor], state=None):
         lead, length = x.shape[:-1], x.shape[-1]
