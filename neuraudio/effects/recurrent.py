@@ -4,9 +4,9 @@
     y[n] = x[n] + W * LSTM([x; c])[n]                   (conditioning="concat": c as extra input channels)
 
 With ``drive=True`` the LSTM's audio input is ``x[n] * 10**((a . c[n] + b) / 20)`` instead of ``x[n]``: a learned
-input gain, linear in dB in the knob features (``a`` starts at ``drive_db`` per knob, ``b`` at 0). It is how a gain knob works in a circuit (more
-level into the same clipper), so a setting between two captured ones gets an input level between theirs, a level
-the LSTM has met in the captured material, rather than an untrained point of its conditioning input.
+input gain, linear in dB in the knob features (``a`` starts at ``drive_db`` per knob, ``b`` at 0). It mimics how a
+gain knob works in a circuit (more level into the same clipper), meant to help a setting between two captured ones.
+On the Klon data it did not make the model interpolate (pretrained/klon-centaur/README.md); it is off by default.
 
 ``c`` is the per-sample vector of normalised knobs. FiLM acts on the LSTM's outputs, outside the recurrence, so the
 LSTM stays one fused call per block (a Python loop per sample would not run in real time). Zero latency; the stream
@@ -169,7 +169,7 @@ class RecurrentEffect(Processor):
     def step(self, x: torch.Tensor, state, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         y, (h, c) = self._run(x, {n: v.expand(x.shape[0], -1) for n, v in knobs.items()}, (state[0], state[1]))
         state[0], state[1] = h, c
-        # On the CPU a block without zeros after a nonzero sample (the usual case) skips the gate: nothing to do.
+        # On the CPU a block without zeros, after a block that did not end in zeros (the usual case), skips the gate.
         if self.silence_gate and (x.is_cuda or bool((x == 0).any()) or bool(state[2].any())):
             run = self._zero_run(x, state[2])
             y = y.masked_fill(run >= self.silence_gate, 0.0)
