@@ -16,15 +16,9 @@ import argparse
 import torch
 
 import neuraudio
+from neuraudio.effects.recurrent import zero_run
 from neuraudio.train import metrics
 from neuraudio.train.data.effects import EffectsFolder
-
-
-def zero_run(x: torch.Tensor) -> torch.Tensor:
-    """Length of the run of exact zeros ending at each sample of ``x`` (``(..., T)``)."""
-    index = torch.arange(x.shape[-1])
-    last_nonzero = torch.where(x != 0, index, -1).cummax(dim=-1).values
-    return torch.where(last_nonzero >= 0, index - last_nonzero, index + 1)
 
 
 def main() -> None:

@@ -44,6 +44,16 @@ DRIVE_LN = DRIVE_DB / 20 * math.log(10)
 CHUNK = 8192  # samples per fused LSTM call offline (faster and leaner than one call: benchmarks in the card)
 
 
+def zero_run(x: torch.Tensor, before: torch.Tensor | int = 0) -> torch.Tensor:
+    """Length of the run of exact zeros ending at each sample of ``x`` (``(..., T)``); ``before``: the run carried
+    into this block (per row, or 0)."""
+    index = torch.arange(x.shape[-1], device=x.device)
+    last_nonzero = torch.where(x != 0, index, -1).cummax(dim=-1).values
+    if isinstance(before, torch.Tensor):
+        before = before[..., None]
+    return torch.where(last_nonzero >= 0, index - last_nonzero, index + 1 + before)
+
+
 class RecurrentEffect(Processor):
     """LSTM effect model (mono; channels are processed independently).
 
@@ -108,18 +118,10 @@ class RecurrentEffect(Processor):
         y = x + self.head(h).reshape(*lead, length)
         return y, state
 
-    def _zero_run(self, x: torch.Tensor, before: torch.Tensor | int = 0) -> torch.Tensor:
-        """Length of the run of exact zeros ending at each sample; ``before``: the run carried into the block."""
-        index = torch.arange(x.shape[-1], device=x.device)
-        last_nonzero = torch.where(x != 0, index, -1).cummax(dim=-1).values
-        if isinstance(before, torch.Tensor):
-            before = before[..., None]
-        return torch.where(last_nonzero >= 0, index - last_nonzero, index + 1 + before)
-
     def forward(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         y = self._run(x, knobs)[0]
         if self.silence_gate:
-            y = y.masked_fill(self._zero_run(x) >= self.silence_gate, 0.0)
+            y = y.masked_fill(zero_run(x) >= self.silence_gate, 0.0)
         return y
 
     def init_state(self, channels: int, max_samples: int, device):
@@ -171,7 +173,7 @@ class RecurrentEffect(Processor):
         state[0], state[1] = h, c
         # On the CPU a block without zeros, after a block that did not end in zeros (the usual case), skips the gate.
         if self.silence_gate and (x.is_cuda or bool((x == 0).any()) or bool(state[2].any())):
-            run = self._zero_run(x, state[2])
+            run = zero_run(x, state[2])
             y = y.masked_fill(run >= self.silence_gate, 0.0)
             state[2].copy_(run[..., -1].clamp(max=self.silence_gate))
         return y
