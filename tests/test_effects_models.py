@@ -25,7 +25,7 @@ MODELS = {
     "lstm-film": lambda: RecurrentEffect(SR, 16, GAIN, "film"),
     "lstm-concat": lambda: RecurrentEffect(SR, 16, TWO, "concat"),
     "lstm-fixed": lambda: RecurrentEffect(SR, 16),
-    "lstm-drive-gated": lambda: RecurrentEffect(SR, 16, GAIN, "concat", silence_gate=3, drive=True),
+    "lstm-drive-gated": lambda: RecurrentEffect(SR, 16, GAIN, "concat", silence_gate=3, drive=True, blend=True),
     "tcn-film": lambda: TCNEffect(SR, 8, 3, 5, 2, TWO),
     "tcn-fixed": lambda: TCNEffect(SR, 8, 3, 5, 1),
 }
@@ -297,5 +297,13 @@ def test_drive_is_an_input_gain_and_starts_from_a_model_without_it():
     fixed.process(x, gain=0.7).square().sum().backward()
     assert fixed.drive.weight.grad is None and fixed.head.weight.grad is not None
     assert float(fixed.drive.weight) * 40 == pytest.approx(24.0)
+    blended = RecurrentEffect(SR, 8, GAIN, "film", blend=True)
+    with torch.no_grad():
+        blended.head.weight.zero_()
+        blended.head.bias.zero_()
+        blended.blend.weight.fill_(-0.5)  # dry gain 1 - 0.5 c: the output is the input scaled
+    assert torch.allclose(blended.process(x, gain=1.0), 0.5 * x, atol=1e-6)
+    with pytest.raises(ValueError, match="blend needs knobs"):
+        RecurrentEffect(SR, 8, blend=True)
     with pytest.raises(ValueError, match="drive needs knobs"):
         RecurrentEffect(SR, 8, drive=True)

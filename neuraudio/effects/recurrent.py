@@ -67,11 +67,13 @@ class RecurrentEffect(Processor):
         drive_db: the drive's initial gain in dB at the top of each knob's feature range (0: unit gain, so the
             model starts as it would without drive); e.g. what the circuit's gain stage adds over the knob's travel.
         drive_fixed: keep the drive at ``drive_db`` (not trained): a prior the optimiser cannot trade away.
+        blend: give the residual (dry) path a learned knob-dependent gain, ``x * (1 + w . c + v)`` (starts at 1),
+            for circuits whose knob also sets a clean blend; with ``drive`` the LSTM then carries the driven part.
     """
 
     def __init__(self, sample_rate: int = 48000, hidden_size: int = 32, knobs: Mapping[str, Mapping] | None = None,
                  conditioning: str = "film", silence_gate: int = 0, drive: bool = False, drive_db: float = 0.0,
-                 drive_fixed: bool = False):
+                 drive_fixed: bool = False, blend: bool = False):
         super().__init__(sample_rate, hop=1)
         if conditioning not in CONDITIONING:
             raise ValueError(f"conditioning must be one of {', '.join(CONDITIONING)}, got {conditioning!r}.")
@@ -94,6 +96,12 @@ class RecurrentEffect(Processor):
             nn.init.constant_(self.drive.weight, drive_db / DRIVE_DB)
             nn.init.zeros_(self.drive.bias)
             self.drive.requires_grad_(not drive_fixed)
+        if blend and not k:
+            raise ValueError("blend needs knobs: it is a dry-path gain set by the knobs.")
+        self.blend = nn.Linear(k, 1) if blend else None  # dry-path gain minus 1
+        if self.blend is not None:
+            nn.init.zeros_(self.blend.weight)
+            nn.init.zeros_(self.blend.bias)
 
     def _run(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor], state=None):
         lead, length = x.shape[:-1], x.shape[-1]
@@ -115,7 +123,8 @@ class RecurrentEffect(Processor):
             h = torch.cat(parts, dim=1)
         if self.film is not None:
             h = self.film(h, condition)
-        y = x + self.head(h).reshape(*lead, length)
+        dry = x if self.blend is None else x * (1 + self.blend(condition).reshape(*lead, length))
+        y = dry + self.head(h).reshape(*lead, length)
         return y, state
 
     def forward(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -163,9 +172,10 @@ class RecurrentEffect(Processor):
             self.head.weight.zero_()
             self.head.weight[:, :old] = state["head.weight"]
             self.head.bias.copy_(state["head.bias"])
-            if self.drive is not None and "drive.weight" in state:  # a model without drive starts at unit gain
-                self.drive.weight.copy_(state["drive.weight"])
-                self.drive.bias.copy_(state["drive.bias"])
+            for part in ("drive", "blend"):  # a model without them starts at unit gain
+                if getattr(self, part) is not None and f"{part}.weight" in state:
+                    getattr(self, part).weight.copy_(state[f"{part}.weight"])
+                    getattr(self, part).bias.copy_(state[f"{part}.bias"])
         return old
 
     def step(self, x: torch.Tensor, state, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
