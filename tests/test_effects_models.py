@@ -247,6 +247,8 @@ def test_recurrent_effect_widening_preserves_the_function():
     assert wide.head.weight.grad[:, 8:].abs().sum() > 0
     with pytest.raises(ValueError, match="cannot widen"):
         RecurrentEffect(SR, 12, GAIN, "film").load_narrower(narrow.state_dict())
+    with pytest.raises(ValueError, match="not a RecurrentEffect with the same parts"):
+        wide.load_narrower(TCNEffect(SR, 4, 3, 2, 1, GAIN).state_dict())
 
 
 def test_silence_gate_zeroes_the_output_after_n_zero_samples_only():

@@ -142,18 +142,26 @@ class RecurrentEffect(Processor):
 
     def load_narrower(self, state: Mapping[str, torch.Tensor], noise: float = 0.01, seed: int = 0) -> int:
         """Start from the weights of the same model with fewer LSTM units (function-preserving widening), or
-        from the same model without ``drive`` (which then starts at unit gain).
+        from the same model without ``drive`` or ``blend`` (which then start at unit gain).
 
         The old units keep their weights; each new unit gets small random input and recurrent weights (``noise``)
         and no path to the old units or the output, so the widened model computes what the narrower one did, up
         to a few 1e-4 of the new units' leak into nothing, and training can recruit the new units. Returns the
         old width. FiLM models are refused (their MLP would also need widening).
         """
+        if self.film is not None:
+            raise ValueError("cannot widen a FiLM model (its MLP would also need widening); use concat conditioning.")
+        own = self.state_dict().keys()
+        needed = {k for k in own if not k.startswith(("drive.", "blend."))}
+        if needed - state.keys() or state.keys() - own:
+            raise ValueError("cannot start from these weights: they are not a RecurrentEffect with the same parts "
+                             f"(missing: {', '.join(sorted(needed - state.keys())) or 'none'}; "
+                             f"unexpected: {', '.join(sorted(state.keys() - own)) or 'none'}).")
         old = state["lstm.weight_hh_l0"].shape[1]
         new = self.lstm.hidden_size
-        if self.film is not None or not 0 < old <= new or state["lstm.weight_ih_l0"].shape[1] != self.lstm.input_size:
+        if not 0 < old <= new or state["lstm.weight_ih_l0"].shape[1] != self.lstm.input_size:
             raise ValueError(f"cannot widen this model from {old} to {new} units (same knobs and conditioning, "
-                             "no FiLM, a narrower LSTM).")
+                             "a narrower LSTM).")
         gen = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             for name, param in self.lstm.named_parameters():
