@@ -10,8 +10,8 @@ import argparse
 
 import torch
 
-from neuraudio.train import metrics
-from neuraudio.train.data.effects import EffectsFolder
+from neuraudio import metrics
+from neuraudio.datasets.effects import EffectsFolder
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
             interpolated = (before[:, None] + (frame - before)[:, None] * ramp).reshape(-1)
             estimate, target = (x[:length] * 10 ** (interpolated / 20))[None], y[None, :length]
             print(f"{name:10s} {hop:>4d} {metrics.esr(estimate, target):>8.4f} "
-                  f"{metrics.esr(estimate, target, pre_emphasis=None):>8.4f}  {knobs}")
+                  f"{metrics.esr(estimate, target, pre_emphasis_coefficient=None):>8.4f}  {knobs}")
 
 
 if __name__ == "__main__":

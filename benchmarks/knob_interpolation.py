@@ -18,8 +18,8 @@ import json
 import torch
 
 import neuraudio
-from neuraudio.train import metrics
-from neuraudio.train.data.effects import EffectsFolder
+from neuraudio import metrics
+from neuraudio.datasets.effects import EffectsFolder
 
 
 def main() -> None:

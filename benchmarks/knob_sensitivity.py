@@ -14,8 +14,8 @@ import importlib
 import torch
 
 import neuraudio
-from neuraudio.train import metrics
-from neuraudio.train.data.effects import EffectsFolder
+from neuraudio import metrics
+from neuraudio.datasets.effects import EffectsFolder
 
 
 def settings(pairs: list[str]) -> dict[str, float]:

@@ -17,8 +17,8 @@ import torch
 
 import neuraudio
 from neuraudio.effects.recurrent import zero_run
-from neuraudio.train import metrics
-from neuraudio.train.data.effects import EffectsFolder
+from neuraudio import metrics
+from neuraudio.datasets.effects import EffectsFolder
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from neuraudio.audio import AudioError, audio_info, measure_levels
 from neuraudio.data.tools import ToolError
 from neuraudio.hub import ModelError
 from neuraudio.runtime import EngineError
-from neuraudio.train.data.common import DataError
+from neuraudio.datasets.common import DataError
 
 
 class CLIError(Exception):

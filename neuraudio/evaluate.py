@@ -19,13 +19,13 @@ import torch
 
 from neuraudio.audio import resample
 from neuraudio.stream.processor import Processor
-from neuraudio.train import metrics
+from neuraudio import metrics
 
 TASKS = ("effect", "enhancement", "vocoder", "separation", "echo")
 
 
 def _effect(model: Processor, root) -> Iterator[tuple[str, dict[str, float]]]:
-    from neuraudio.train.data.effects import EffectsFolder
+    from neuraudio.datasets.effects import EffectsFolder
 
     folder = EffectsFolder(root, model.sample_rate)
     mask = folder.mask[None]
@@ -35,13 +35,13 @@ def _effect(model: Processor, root) -> Iterator[tuple[str, dict[str, float]]]:
             raise ValueError(f"take {name}: knobs {sorted(knobs)} do not match the model's {sorted(model.knobs)}.")
         y_hat = model.process(folder.x, **knobs)
         y = folder.y[i]
-        yield name, {"esr": metrics.esr(y_hat, y, mask), "esr_raw": metrics.esr(y_hat, y, mask, pre_emphasis=None),
-                     "mrstft": metrics.mrstft_distance(y_hat * mask, y * mask)}
+        yield name, {"esr": metrics.esr(y_hat, y, mask), "esr_raw": metrics.esr(y_hat, y, mask, pre_emphasis_coefficient=None),
+                     "mrstft": metrics.mrstft(y_hat * mask, y * mask)}
 
 
 def _enhancement(model: Processor, root):
-    from neuraudio.train.data.common import split_names
-    from neuraudio.train.data.enhancement import EnhancementFolder, EnhancementSet
+    from neuraudio.datasets.common import split_names
+    from neuraudio.datasets.enhancement import EnhancementFolder, EnhancementSet
 
     folder = EnhancementFolder(root, model.sample_rate)
     names = split_names(list(folder.clean), 0.0, 0)[0]
@@ -66,17 +66,17 @@ def _speech_scores(estimate, clean, rate) -> dict[str, float]:
 
 
 def _vocoder(model: Processor, root):
-    from neuraudio.train.data.vocoder import VocoderFolder
+    from neuraudio.datasets.vocoder import VocoderFolder
 
     folder = VocoderFolder(root, model.sample_rate)
     for name, clip in folder.clips.items():
         audio = clip.read()
         y = model.process(audio)
-        yield name, {"mrstft": metrics.mrstft_distance(y, audio), "si_sdr": metrics.si_sdr(y, audio)}
+        yield name, {"mrstft": metrics.mrstft(y, audio), "si_sdr": metrics.si_sdr(y, audio)}
 
 
 def _separation(model: Processor, root):
-    from neuraudio.train.data.separation import SeparationFolder
+    from neuraudio.datasets.separation import SeparationFolder
 
     stems = list(getattr(model, "stems", []))
     if not stems:
@@ -89,7 +89,7 @@ def _separation(model: Processor, root):
 
 
 def _echo(model: Processor, root):
-    from neuraudio.train.data.echo import EchoFolder
+    from neuraudio.datasets.echo import EchoFolder
 
     folder = EchoFolder(root, model.sample_rate)
     for name, parts in folder.clips.items():
@@ -109,7 +109,7 @@ def evaluate(task: str, model: Processor, root, progress: Callable[[str], None] 
         raise ValueError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}.")
     items = {}
     for name, row in RUNNERS[task](model, root):
-        items[name] = row
+        items[name] = {k: float(v) for k, v in row.items()}
         if progress:
             progress(name)
     keys = sorted({k for row in items.values() for k in row})

@@ -25,7 +25,7 @@ MODELS = {
     "lstm-film": lambda: RecurrentEffect(SR, 16, GAIN, "film"),
     "lstm-concat": lambda: RecurrentEffect(SR, 16, TWO, "concat"),
     "lstm-fixed": lambda: RecurrentEffect(SR, 16),
-    "lstm-drive-gated": lambda: RecurrentEffect(SR, 16, GAIN, "concat", silence_gate=3, drive=True, blend=True),
+    "lstm-gated": lambda: RecurrentEffect(SR, 16, GAIN, "concat", silence_gate=3),
     "tcn-film": lambda: TCNEffect(SR, 8, 3, 5, 2, TWO),
     "tcn-fixed": lambda: TCNEffect(SR, 8, 3, 5, 1),
 }
@@ -277,35 +277,3 @@ def test_recurrent_effect_runs_long_inputs_in_chunks_with_the_same_numbers(monke
     whole = model.process(x, gain=gain)
     monkeypatch.setattr(recurrent, "CHUNK", 256)
     assert (model.process(x, gain=gain) - whole).abs().max() <= 1e-6
-
-
-def test_drive_is_an_input_gain_and_starts_from_a_model_without_it():
-    plain = randomized(RecurrentEffect(SR, 8, GAIN, "concat"), scale=0.5)
-    driven = RecurrentEffect(SR, 12, GAIN, "concat", drive=True)
-    driven.load_narrower(plain.state_dict())  # no drive weights in the state: unit gain
-    x = 0.3 * torch.randn(1, 600)
-    assert (driven.process(x, gain=0.4) - plain.process(x, gain=0.4)).abs().max() <= 1e-5
-    with torch.no_grad():
-        driven.drive.weight.fill_(20 * math.log10(4.0) / 40)  # in units of 40 dB: 4x (12 dB) more input at full gain
-    y = driven.process(x, gain=1.0)
-    # the LSTM saw 4x the input: the same as the unit-gain model fed 4x the input, minus the residual 3x
-    with torch.no_grad():
-        driven.drive.weight.zero_()
-    assert (y - (driven.process(4 * x, gain=1.0) - 3 * x)).abs().max() <= 1e-5
-    preset = RecurrentEffect(SR, 12, GAIN, "concat", drive=True, drive_db=20 * math.log10(4.0))
-    preset.load_state_dict({**driven.state_dict(), "drive.weight": preset.drive.weight, "drive.bias": preset.drive.bias})
-    assert (preset.process(x, gain=1.0) - y).abs().max() <= 1e-5
-    fixed = RecurrentEffect(SR, 8, GAIN, "concat", drive=True, drive_db=24.0, drive_fixed=True)
-    fixed.process(x, gain=0.7).square().sum().backward()
-    assert fixed.drive.weight.grad is None and fixed.head.weight.grad is not None
-    assert float(fixed.drive.weight) * 40 == pytest.approx(24.0)
-    blended = RecurrentEffect(SR, 8, GAIN, "film", blend=True)
-    with torch.no_grad():
-        blended.head.weight.zero_()
-        blended.head.bias.zero_()
-        blended.blend.weight.fill_(-0.5)  # dry gain 1 - 0.5 c: the output is the input scaled
-    assert torch.allclose(blended.process(x, gain=1.0), 0.5 * x, atol=1e-6)
-    with pytest.raises(ValueError, match="blend needs knobs"):
-        RecurrentEffect(SR, 8, blend=True)
-    with pytest.raises(ValueError, match="drive needs knobs"):
-        RecurrentEffect(SR, 8, drive=True)

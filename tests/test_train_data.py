@@ -4,13 +4,13 @@ import pytest
 import torch
 
 import neuraudio
-from neuraudio.train.data import augment
-from neuraudio.train.data.common import DataError, split_names
-from neuraudio.train.data.echo import EchoFolder, EchoSet
-from neuraudio.train.data.effects import EffectsFolder, EffectsTrainSet, EffectsValSet, split_segments
-from neuraudio.train.data.enhancement import EnhancementFolder, EnhancementSet
-from neuraudio.train.data.separation import SeparationFolder, SeparationSet
-from neuraudio.train.data.vocoder import VocoderFolder, VocoderSet
+from neuraudio.datasets import augment
+from neuraudio.datasets.common import DataError, split_names
+from neuraudio.datasets.echo import EchoFolder, EchoSet
+from neuraudio.datasets.effects import EffectsFolder, EffectsTrainSet, EffectsValSet, split_segments
+from neuraudio.datasets.enhancement import EnhancementFolder, EnhancementSet
+from neuraudio.datasets.separation import SeparationFolder, SeparationSet
+from neuraudio.datasets.vocoder import VocoderFolder, VocoderSet
 
 SR = 8000
 

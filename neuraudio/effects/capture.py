@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from neuraudio.train.losses import esr as esr_loss
+from neuraudio.metrics import esr as esr_loss
 
 
 def _sweep(seconds: float, sr: int, level_db: float) -> torch.Tensor:

@@ -3,11 +3,6 @@
     y[n] = x[n] + W * FiLM(LSTM([x; c])[n], c)          (conditioning="film": c only in FiLM)
     y[n] = x[n] + W * LSTM([x; c])[n]                   (conditioning="concat": c as extra input channels)
 
-With ``drive=True`` the LSTM's audio input is ``x[n] * 10**((a . c[n] + b) / 20)`` instead of ``x[n]``: a learned
-input gain, linear in dB in the knob features (``a`` starts at ``drive_db`` per knob, ``b`` at 0). It mimics how a
-gain knob works in a circuit (more level into the same clipper), meant to help a setting between two captured ones.
-On the Klon data it did not make the model interpolate (pretrained/klon-centaur/README.md); it is off by default.
-
 ``c`` is the per-sample vector of normalised knobs. FiLM acts on the LSTM's outputs, outside the recurrence, so the
 LSTM stays one fused call per block (a Python loop per sample would not run in real time). Zero latency; the stream
 state is the LSTM's ``(h, c)`` (and, with the silence gate, the length of the input's current run of zeros).
@@ -27,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from typing import Mapping
 
 import torch
@@ -37,10 +31,6 @@ from neuraudio.nn.conditioning import FiLM, KnobNormalizer, knob_specs
 from neuraudio.stream.processor import Processor
 
 CONDITIONING = ("film", "concat", "both")
-# The drive's parameters count in units of 40 dB, so that Adam's steps of about its learning rate move the gain by
-# a fraction of a dB (in nepers they would need thousands of steps to cover the tens of dB a gain knob spans).
-DRIVE_DB = 40.0
-DRIVE_LN = DRIVE_DB / 20 * math.log(10)
 CHUNK = 8192  # samples per fused LSTM call offline (faster and leaner than one call: benchmarks in the card)
 
 
@@ -63,17 +53,13 @@ class RecurrentEffect(Processor):
         knobs: ``{name: {"default", "minimum", "maximum", "unit"[, "scale": "log" | "audio"]}}``; empty for a fixed capture.
         conditioning: ``"film"``, ``"concat"`` or ``"both"``.
         silence_gate: samples of exact-zero input after which the output is exact zero (0: no gate).
-        drive: learn a knob-dependent input gain (needs knobs).
-        drive_db: the drive's initial gain in dB at the top of each knob's feature range (0: unit gain, so the
-            model starts as it would without drive); e.g. what the circuit's gain stage adds over the knob's travel.
-        drive_fixed: keep the drive at ``drive_db`` (not trained): a prior the optimiser cannot trade away.
-        blend: give the residual (dry) path a learned knob-dependent gain, ``x * (1 + w . c + v)`` (starts at 1),
-            for circuits whose knob also sets a clean blend; with ``drive`` the LSTM then carries the driven part.
+
+    A knob-set input gain ("drive") and dry-path gain ("blend") were tried for interpolating the Klon's gain knob and
+    removed: neither helped (pretrained/klon-centaur/README.md keeps the figures).
     """
 
     def __init__(self, sample_rate: int = 48000, hidden_size: int = 32, knobs: Mapping[str, Mapping] | None = None,
-                 conditioning: str = "film", silence_gate: int = 0, drive: bool = False, drive_db: float = 0.0,
-                 drive_fixed: bool = False, blend: bool = False):
+                 conditioning: str = "film", silence_gate: int = 0):
         super().__init__(sample_rate, hop=1)
         if conditioning not in CONDITIONING:
             raise ValueError(f"conditioning must be one of {', '.join(CONDITIONING)}, got {conditioning!r}.")
@@ -89,19 +75,6 @@ class RecurrentEffect(Processor):
         self.lstm = nn.LSTM(1 + concat, hidden_size, batch_first=True)
         self.film = FiLM(k, hidden_size) if k and conditioning in ("film", "both") else None
         self.head = nn.Linear(hidden_size, 1)
-        if drive and not k:
-            raise ValueError("drive needs knobs: it is an input gain set by the knobs.")
-        self.drive = nn.Linear(k, 1) if drive else None  # the LSTM's input gain, in units of DRIVE_DB dB
-        if self.drive is not None:
-            nn.init.constant_(self.drive.weight, drive_db / DRIVE_DB)
-            nn.init.zeros_(self.drive.bias)
-            self.drive.requires_grad_(not drive_fixed)
-        if blend and not k:
-            raise ValueError("blend needs knobs: it is a dry-path gain set by the knobs.")
-        self.blend = nn.Linear(k, 1) if blend else None  # dry-path gain minus 1
-        if self.blend is not None:
-            nn.init.zeros_(self.blend.weight)
-            nn.init.zeros_(self.blend.bias)
 
     def _run(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor], state=None):
         lead, length = x.shape[:-1], x.shape[-1]
@@ -109,8 +82,6 @@ class RecurrentEffect(Processor):
         condition = None
         if self.normalize is not None:
             condition = self.normalize.rows(x, knobs)
-            if self.drive is not None:
-                inputs = inputs * torch.exp(DRIVE_LN * self.drive(condition))
             if self.conditioning in ("concat", "both"):
                 inputs = torch.cat([inputs, condition], dim=-1)
         if length <= CHUNK:
@@ -123,8 +94,7 @@ class RecurrentEffect(Processor):
             h = torch.cat(parts, dim=1)
         if self.film is not None:
             h = self.film(h, condition)
-        dry = x if self.blend is None else x * (1 + self.blend(condition).reshape(*lead, length))
-        y = dry + self.head(h).reshape(*lead, length)
+        y = x + self.head(h).reshape(*lead, length)
         return y, state
 
     def forward(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -141,8 +111,7 @@ class RecurrentEffect(Processor):
         return state
 
     def load_narrower(self, state: Mapping[str, torch.Tensor], noise: float = 0.01, seed: int = 0) -> int:
-        """Start from the weights of the same model with fewer LSTM units (function-preserving widening), or
-        from the same model without ``drive`` or ``blend`` (which then start at unit gain).
+        """Start from the weights of the same model with fewer LSTM units (function-preserving widening).
 
         The old units keep their weights; each new unit gets small random input and recurrent weights (``noise``)
         and no path to the old units or the output, so the widened model computes what the narrower one did, up
@@ -152,7 +121,7 @@ class RecurrentEffect(Processor):
         if self.film is not None:
             raise ValueError("cannot widen a FiLM model (its MLP would also need widening); use concat conditioning.")
         own = self.state_dict().keys()
-        needed = {k for k in own if not k.startswith(("drive.", "blend."))}
+        needed = set(own)
         if needed - state.keys() or state.keys() - own:
             raise ValueError("cannot start from these weights: they are not a RecurrentEffect with the same parts "
                              f"(missing: {', '.join(sorted(needed - state.keys())) or 'none'}; "
@@ -180,10 +149,6 @@ class RecurrentEffect(Processor):
             self.head.weight.zero_()
             self.head.weight[:, :old] = state["head.weight"]
             self.head.bias.copy_(state["head.bias"])
-            for part in ("drive", "blend"):  # a model without them starts at unit gain
-                if getattr(self, part) is not None and f"{part}.weight" in state:
-                    getattr(self, part).weight.copy_(state[f"{part}.weight"])
-                    getattr(self, part).bias.copy_(state[f"{part}.bias"])
         return old
 
     def step(self, x: torch.Tensor, state, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:

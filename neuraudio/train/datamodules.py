@@ -1,5 +1,5 @@
 """Lightning DataModules for the folder layouts of ARCHITECTURE.md; each wraps the datasets of
-``neuraudio.train.data``. Common arguments:
+``neuraudio.datasets``. Common arguments:
 
     root:            the folder (``--data.root DIR``)
     sample_rate:     Hz; files at another rate are resampled once on load
@@ -17,12 +17,12 @@ from typing import Sequence
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
-from neuraudio.train.data.common import split_names
-from neuraudio.train.data.echo import EchoFolder, EchoSet
-from neuraudio.train.data.effects import EffectsFolder, EffectsTrainSet, EffectsValSet, split_segments
-from neuraudio.train.data.enhancement import EnhancementFolder, EnhancementSet
-from neuraudio.train.data.separation import SeparationFolder, SeparationSet
-from neuraudio.train.data.vocoder import VocoderFolder, VocoderSet
+from neuraudio.datasets.common import split_names
+from neuraudio.datasets.echo import EchoFolder, EchoSet
+from neuraudio.datasets.effects import EffectsFolder, EffectsTrainSet, EffectsValSet, split_segments
+from neuraudio.datasets.enhancement import EnhancementFolder, EnhancementSet
+from neuraudio.datasets.separation import SeparationFolder, SeparationSet
+from neuraudio.datasets.vocoder import VocoderFolder, VocoderSet
 
 
 class FolderDataModule(L.LightningDataModule):

@@ -9,7 +9,7 @@ from typing import Sequence
 import torch
 from torch.utils.data import Dataset
 
-from neuraudio.train.data.common import Clip, DataError, audio_files, random_start, require_dir
+from neuraudio.datasets.common import Clip, DataError, audio_files, random_start, require_dir
 
 
 class VocoderFolder:

@@ -13,8 +13,8 @@ from typing import Sequence
 import torch
 from torch.utils.data import Dataset
 
-from neuraudio.train.data import augment
-from neuraudio.train.data.common import Clip, DataError, audio_files, random_start, require_dir
+from neuraudio.datasets import augment
+from neuraudio.datasets.common import Clip, DataError, audio_files, random_start, require_dir
 
 
 class SeparationFolder:

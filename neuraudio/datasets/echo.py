@@ -10,7 +10,7 @@ from typing import Sequence
 import torch
 from torch.utils.data import Dataset
 
-from neuraudio.train.data.common import Clip, DataError, find_audio, random_start, require_dir
+from neuraudio.datasets.common import Clip, DataError, find_audio, random_start, require_dir
 
 PARTS = ("mic", "ref", "target")
 

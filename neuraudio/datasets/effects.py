@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from neuraudio.train.data.common import Clip, DataError, find_audio, read_json, require_dir
+from neuraudio.datasets.common import Clip, DataError, find_audio, read_json, require_dir
 
 
 class EffectsFolder:
