@@ -38,6 +38,16 @@ def test_cli_reports_a_missing_tool_in_one_sentence(monkeypatch, tmp_path, capsy
     assert main(["data", "music", str(tmp_path / "m"), "--songs", "1"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "fluidsynth is not installed" in err[0]
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("kind", ["speech", "echo"])
+def test_a_build_that_cannot_start_leaves_no_folder(monkeypatch, tmp_path, capsys, kind):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    extra = ["--speech", str(tmp_path / "nothing")] if kind == "echo" else []
+    assert main(["data", kind, str(tmp_path / "out"), *extra]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and not (tmp_path / "out").exists()
 
 
 @needs_espeak
@@ -67,15 +77,16 @@ def test_speech_build_is_deterministic_resumable_and_varied(tmp_path):
 def test_music_build_stems_sum_to_the_mixture_and_are_deterministic(tmp_path):
     from neuraudio.data.music import STEMS, build_music
 
-    metas = build_music(tmp_path / "a", songs=1, seconds=6.0, sample_rate=22050, seed=1, workers=1)
+    metas = build_music(tmp_path / "a", songs=1, seconds=5.0, sample_rate=22050, seed=1, workers=1)
     song = tmp_path / "a" / metas[0]["folder"]
     stems = {p.stem: sf.read(p, dtype="float64")[0] for p in song.glob("*.wav") if p.stem != "mixture"}
     assert set(stems) == set(metas[0]["stems"]) and set(stems) <= set(STEMS) and len(stems) >= 2
     mixture, rate = sf.read(song / "mixture.wav", dtype="float64")
-    assert rate == 22050 and mixture.shape[1] == 2 and mixture.shape[0] >= 6 * rate
+    assert rate == 22050 and mixture.shape == (5 * rate, 2) and metas[0]["seconds"] == 5.0  # was 9.28 s
+    assert np.abs(mixture[-10:]).max() <= 1e-3 < np.abs(mixture[-rate:]).max()  # faded out, not cut off
     assert np.abs(mixture - sum(stems.values())).max() <= 1e-6
     assert all(np.sqrt(np.mean(x**2)) > 1e-4 for x in stems.values())  # no silent stem is written
-    build_music(tmp_path / "b", songs=1, seconds=6.0, sample_rate=22050, seed=1, workers=1)
+    build_music(tmp_path / "b", songs=1, seconds=5.0, sample_rate=22050, seed=1, workers=1)
     assert digest(tmp_path / "a") == digest(tmp_path / "b")
 
 

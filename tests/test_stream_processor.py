@@ -53,14 +53,22 @@ def test_harness_detects_a_stream_that_differs():
 
 
 def test_knob_glide_does_not_depend_on_block_sizes():
+    """A change set before sample 3000 gives the same output whatever the blocks around it; the same change landing
+    on another sample (the first block boundary after 3000) gives a different one, which the comparison must see."""
     model = SpectralGate(SR, 256, 64)
     x = noisy_tones()
-    outs = []
+    outs = {}
     for pattern in ["1", "3hop+7", "random"]:
-        y, applied = run_stream(model, x, block_lengths(pattern, 64, 199, x.shape[-1], 5), 199,
-                                changes=[(3000, {"threshold_db": -20.0})])
-        assert applied == [(3000, {"threshold_db": -20.0})] or pattern != "1"
-        outs.append(y)
+        lengths = (block_lengths(pattern, 64, 199, 3000, 5)  # every pattern has a boundary at 3000
+                   + block_lengths(pattern, 64, 199, x.shape[-1] - 3000, 6))
+        outs[pattern], applied = run_stream(model, x, lengths, 199, changes=[(3000, {"threshold_db": -20.0})])
+        assert applied == [(3000, {"threshold_db": -20.0})]
+    assert (outs["3hop+7"] - outs["1"]).abs().max() <= 1e-6
+    assert (outs["random"] - outs["1"]).abs().max() <= 1e-6
+    late, applied = run_stream(model, x, block_lengths("3hop+7", 64, 199, x.shape[-1]), 199,
+                               changes=[(3000, {"threshold_db": -20.0})])
+    assert applied == [(3184, {"threshold_db": -20.0})]  # 16 blocks of 199 samples
+    assert (late - outs["1"]).abs().max() > 1e-4
     # the change lands on the first block boundary at or after 3000: equal for "1"; others within a block
     traj = knob_trajectory(-60.0, [(3000, -20.0)], 6000, 20.0, SR)
     assert traj[2999] == -60.0 and traj[3000] > -60.0

@@ -12,6 +12,7 @@ import os
 import struct
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import soundfile as sf
@@ -22,6 +23,19 @@ def process_pool(workers: int, initializer=None, initargs=()) -> ProcessPoolExec
     running can hang in its first parallel operation."""
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=initializer,
                                initargs=initargs)
+
+
+def run_jobs(fn: Callable[..., dict], count: int, *args, workers: int = 2, initializer=None, initargs=(),
+             progress: Callable[[int], None] | None = None) -> list[dict]:
+    """``[fn(i, *args) for i in range(count)]`` on ``workers`` processes, in index order; ``progress(done)`` after
+    each item. The builders' items are indexed and seeded by index, so the result does not depend on ``workers``."""
+    results = []
+    with process_pool(workers, initializer, initargs) as pool:
+        for i, result in enumerate(pool.map(fn, range(count), *([a] * count for a in args))):
+            results.append(result)
+            if progress:
+                progress(i + 1)
+    return results
 
 
 def float_wav_bytes(x: np.ndarray, sample_rate: int) -> bytes:

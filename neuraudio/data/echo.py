@@ -36,7 +36,7 @@ from neuraudio.data.common import (
     atomic_write_json,
     atomic_write_wav,
     finish_manifest,
-    process_pool,
+    run_jobs,
     rms_db,
 )
 from neuraudio.data.sources import AudioPool, ColoredNoisePool, require_audio
@@ -188,17 +188,11 @@ def build_echo(out: str | Path, clips: int, speech: str | Path, noise: str | Pat
     (default: generated colored noise)."""
     if clips < 1:
         raise ValueError(f"clips must be at least 1, got {clips}.")
+    require_audio(speech, "speech")  # fail here, with a sentence, before any worker starts or folder is made
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    require_audio(speech, "speech")  # fail here, with a sentence, before any worker starts
-    entries = []
-    with process_pool(workers, _load_pools, (str(speech), str(noise) if noise else None, sample_rate)) as pool:
-        jobs = pool.map(clip, range(clips), [str(out)] * clips, [sample_rate] * clips, [seconds] * clips,
-                        [seed] * clips)
-        for i, meta in enumerate(jobs):
-            entries.append(meta)
-            if progress:
-                progress(i + 1)
+    entries = run_jobs(clip, clips, str(out), sample_rate, seconds, seed, workers=workers, initializer=_load_pools,
+                       initargs=(str(speech), str(noise) if noise else None, sample_rate), progress=progress)
     finish_manifest(out, entries, {"kind": "echo", "clips": clips, "sample_rate": sample_rate, "seconds": seconds,
                                    "seed": seed, "speech": str(speech), "noise": str(noise) if noise else None})
     return entries

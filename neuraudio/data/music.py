@@ -7,7 +7,8 @@ an EQ (spectral tilt +-4 dB) and a reverb (exponentially decaying noise, 0.3-2.0
 reverb and chorus are off). The vocal stem is sung: each note of the vocal melody is a syllable spoken by an offline
 TTS voice (espeak-ng or flite), moved to the note's pitch by resampling, over a choir or voice program doubling the
 melody. Output, in the separation layout: ``OUT/song_NNNNN/<stem>.wav`` (16-bit stereo) for the stems that play,
-``mixture.wav`` (32-bit float, exactly the sum of the stem files as written) and ``meta.json``.
+``mixture.wav`` (32-bit float, exactly the sum of the stem files as written) and ``meta.json``. A song is
+composed in whole 4-bar phrases and cut to exactly ``seconds``, ending in a 0.5 s fade-out.
 
     >>> build_music("music", songs=10, seconds=30, sample_rate=44100, seed=0)
 """
@@ -29,13 +30,14 @@ from neuraudio.data.common import (
     atomic_write_wav,
     finish_manifest,
     median_f0,
-    process_pool,
+    run_jobs,
     rms_db,
     tilt,
 )
 from neuraudio.data.midi import Note, Song, generate_song, midi_file
 from neuraudio.data.tools import available, require, require_soundfonts, run
 
+FADE_SECONDS = 0.5  # a song cut to the asked length ends with this raised-cosine fade
 STEMS = ("drums", "bass", "piano", "guitar", "strings", "lead", "vocals")
 FAMILIES = {
     "bass": tuple(range(32, 40)),
@@ -127,8 +129,12 @@ def song(index: int, out: str, seconds: float, sample_rate: int, seed: int, font
     if (folder / "meta.json").is_file():
         return json.loads((folder / "meta.json").read_text())
     rng = np.random.default_rng([seed, index])
-    s = generate_song(rng, seconds)
-    length = int((s.seconds + 1.0) * sample_rate)  # one second for the last notes to ring
+    s = generate_song(rng, seconds)  # whole 4-bar phrases: often longer than asked
+    rendered = int((s.seconds + 1.0) * sample_rate)  # one second for the last notes to ring
+    length = round(seconds * sample_rate)  # what was asked: cut, with a fade-out
+    fade = np.ones(length)
+    fade_n = min(length // 4, round(FADE_SECONDS * sample_rate))
+    fade[length - fade_n :] = 0.5 + 0.5 * np.cos(np.pi * (np.arange(fade_n) + 1) / fade_n)
     names = sorted(fonts)
     stems, meta_stems = {}, {}
     for name in STEMS:
@@ -137,12 +143,13 @@ def song(index: int, out: str, seconds: float, sample_rate: int, seed: int, font
         font = names[int(rng.integers(len(names)))]
         drums = name == "drums"
         program = DRUM_KITS[int(rng.integers(len(DRUM_KITS)))] if drums else int(rng.choice(FAMILIES[name]))
-        audio = render_part(s.parts[name], s, program, drums, Path(fonts[font]), sample_rate, length)
+        audio = render_part(s.parts[name], s, program, drums, Path(fonts[font]), sample_rate, rendered)
         voice = ""
         if name == "vocals":
-            sung, voice = sing(s.parts[name], s, rng, sample_rate, length)
+            sung, voice = sing(s.parts[name], s, rng, sample_rate, rendered)
             if voice:
                 audio = 0.35 * audio / max(np.abs(audio).max(), 1e-9) + sung / max(np.abs(sung).max(), 1e-9)
+        audio = audio[..., :length]
         if not np.any(audio):
             continue
         tilt_db = float(rng.uniform(-4, 4))
@@ -150,7 +157,7 @@ def song(index: int, out: str, seconds: float, sample_rate: int, seed: int, font
         rt60, wet = float(rng.uniform(0.3, 2.0)), float(rng.uniform(0.0, 0.35))
         level_db = LEVEL_DB[name] + float(rng.uniform(-3, 3))
         audio = np.stack([tilt(audio[c], sample_rate, tilt_db) for c in range(2)])
-        audio = reverb(audio, rng, sample_rate, rt60, wet)
+        audio = reverb(audio, rng, sample_rate, rt60, wet) * fade
         audio = audio * np.array([[np.sqrt((1 - pan) / 2)], [np.sqrt((1 + pan) / 2)]])  # constant-power pan
         audio = audio * 10 ** ((level_db - 12 - rms_db(audio)) / 20)  # stem RMS: level_db - 12 dBFS
         stems[name] = audio
@@ -184,14 +191,7 @@ def build_music(out: str | Path, songs: int, seconds: float = 30.0, sample_rate:
     fonts = {k: str(v) for k, v in require_soundfonts(1).items()}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    metas = []
-    with process_pool(workers) as pool:
-        jobs = pool.map(song, range(songs), [str(out)] * songs, [seconds] * songs, [sample_rate] * songs,
-                        [seed] * songs, [fonts] * songs)
-        for i, meta in enumerate(jobs):
-            metas.append(meta)
-            if progress:
-                progress(i + 1)
+    metas = run_jobs(song, songs, str(out), seconds, sample_rate, seed, fonts, workers=workers, progress=progress)
     finish_manifest(out, metas, {"kind": "music", "songs": songs, "seconds": seconds, "sample_rate": sample_rate,
                                  "seed": seed, "soundfonts": fonts})
     return metas

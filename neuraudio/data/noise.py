@@ -28,7 +28,7 @@ from neuraudio.data.common import (
     atomic_write_wav,
     finish_manifest,
     level_to,
-    process_pool,
+    run_jobs,
     tilt,
 )
 from neuraudio.data.sources import AudioPool, colored_noise, require_audio
@@ -102,14 +102,8 @@ def build_noise(out: str | Path, minutes: float, sample_rate: int = 16000, secon
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     clips = int(np.ceil(minutes * 60 / seconds))
-    entries = []
-    with process_pool(workers, _load_pools, (folders, sample_rate)) as pool:
-        jobs = pool.map(noise_clip, range(clips), [str(out)] * clips, [sample_rate] * clips, [seconds] * clips,
-                        [seed] * clips, [kinds] * clips)
-        for i, entry in enumerate(jobs):
-            entries.append(entry)
-            if progress:
-                progress(i + 1)
+    entries = run_jobs(noise_clip, clips, str(out), sample_rate, seconds, seed, kinds, workers=workers,
+                       initializer=_load_pools, initargs=(folders, sample_rate), progress=progress)
     finish_manifest(out, entries, {"kind": "noise", "minutes": minutes, "sample_rate": sample_rate, "seed": seed,
                                    "kinds": list(kinds), "folders": folders})
     return entries

@@ -175,9 +175,9 @@ def build_speech(out: str | Path, minutes: float, sample_rate: int = 16000, seed
         raise ValueError(f"minutes must be positive, got {minutes}.")
     if sample_rate < 8000:
         raise ValueError(f"sample_rate must be at least 8000 Hz, got {sample_rate}.")
+    voice_list = voices()  # a missing TTS engine stops here, before any folder is made
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    voice_list = voices()
     entries: list[dict] = []
     total, index = 0.0, 0
     batch = max(1, 4 * workers)
