@@ -237,11 +237,27 @@ class Processor(nn.Module):
         return Stream(self, block_size, device, channels)
 
 
+def parameter_dtype(model: nn.Module) -> torch.dtype:
+    """The floating dtype of a model's parameters and buffers (float32 for a model without any)."""
+    for tensor in [*model.parameters(), *model.buffers()]:
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.float32
+
+
+def cast_state(state: Any, dtype: torch.dtype) -> Any:
+    """A streaming state with its floating tensors in ``dtype`` (a state that is not a list of tensors is kept)."""
+    if not (isinstance(state, list) and all(torch.is_tensor(s) for s in state)) or dtype == torch.float32:
+        return state
+    return [s.to(dtype) if s.is_floating_point() else s for s in state]
+
+
 class Stream:
     """Runs a :class:`Processor` on host blocks of any length ``0 <= n <= block_size``: ``n`` samples in, ``n`` out.
 
-    Buffers are allocated once here (like JUCE's ``prepareToPlay``). ``set_knobs`` may be called from another
-    thread: it swaps in a new dict, which the audio thread picks up at its next block.
+    Buffers are allocated once here (like JUCE's ``prepareToPlay``), in the dtype of the model's parameters (a model
+    moved to ``bfloat16`` streams in ``bfloat16``). ``set_knobs`` may be called from another thread: it swaps in a
+    new dict, which the audio thread picks up at its next block.
 
     Shape:
         ``process(block)``: ``(channels, n)`` -> ``(out_channels, n)`` (``out_channels = channels`` for a mono model).
@@ -257,16 +273,17 @@ class Stream:
         model.check_channels(self.channels)
         hop = model.hop
         out_ch = self.channels if model.in_channels == 1 else model.out_channels
-        self._inputs = SampleQueue((self.channels,), block_size + hop, self.device)
-        self._knob_queue = SampleQueue((len(model.knobs),), block_size + hop, self.device)
+        self.dtype = parameter_dtype(model)
+        self._inputs = SampleQueue((self.channels,), block_size + hop, self.device, self.dtype)
+        self._knob_queue = SampleQueue((len(model.knobs),), block_size + hop, self.device, self.dtype)
         # hop - 1 samples of silence make every n-in/n-out call possible, whatever the block pattern.
-        self._outputs = SampleQueue((out_ch,), block_size + 2 * hop, self.device, prefill=hop - 1)
+        self._outputs = SampleQueue((out_ch,), block_size + 2 * hop, self.device, self.dtype, prefill=hop - 1)
         self._coefficient = glide_coefficient(model.knob_time_constant_ms, model.sample_rate)
         self._targets = model.knob_defaults()
         self._current = dict(self._targets)
         self._started = False
         self._max_step = (block_size + hop - 1) // hop * hop
-        self._state = model.init_state(self.channels, self._max_step, self.device)
+        self._state = cast_state(model.init_state(self.channels, self._max_step, self.device), self.dtype)
 
     @property
     def latency(self) -> int:
@@ -290,7 +307,7 @@ class Stream:
         self._inputs.reset()
         self._knob_queue.reset()
         self._outputs.reset()
-        self._state = self.model.init_state(self.channels, self._max_step, self.device)
+        self._state = cast_state(self.model.init_state(self.channels, self._max_step, self.device), self.dtype)
         self._current = dict(self._targets)
         self._started = False
 
@@ -308,8 +325,8 @@ class Stream:
             for name in self.model.knobs:
                 values, self._current[name] = glide(self._current[name], targets[name], n, self._coefficient)
                 rows.append(values)
-            self._knob_queue.push(torch.stack(rows).to(self.device, torch.float32))
-        self._inputs.push(block.to(self.device, torch.float32))
+            self._knob_queue.push(torch.stack(rows).to(self.device, self.dtype))
+        self._inputs.push(block.to(self.device, self.dtype))
         hop = self.model.hop
         whole = (self._inputs.count // hop) * hop
         if whole:
