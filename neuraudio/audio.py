@@ -22,7 +22,8 @@ import soundfile as sf
 import torch
 
 BIT_DEPTHS = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
-WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
+WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}
+LOSSY_SUBTYPES = {".ogg": "VORBIS", ".mp3": "MPEG_LAYER_III"}  # the bit depth does not apply to these
 MAX_CHANNELS = 64
 
 
@@ -152,6 +153,24 @@ def resample(audio: torch.Tensor, orig_rate: int, new_rate: int, quality: str = 
     return torch.from_numpy(np.ascontiguousarray(np.asarray(data, dtype=np.float32).reshape(-1, audio.shape[0]).T))
 
 
+def creation_mask() -> int:
+    """The process's umask (read from /proc where it can be, so the process-wide setting is never changed)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def give_default_mode(path, folder: bool = False) -> None:
+    """Give a file made by ``tempfile`` (mode 0600, folders 0700) the mode a plain ``open``/``mkdir`` would have."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~creation_mask())
+
+
 def _same_file(a, b) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -160,14 +179,15 @@ def _same_file(a, b) -> bool:
 
 
 class AudioWriter:
-    """Write a WAV or FLAC file block by block, atomically: samples go to a temporary file in the target folder,
-    which is renamed over ``path`` only by ``close()``; on an error (or ``abort()``) the temporary file is removed
-    and ``path`` is untouched.
+    """Write a WAV, FLAC, OGG (Vorbis) or MP3 file block by block, atomically: samples go to a temporary file in the
+    target folder, which is renamed over ``path`` only by ``close()``; on an error (or ``abort()``) the temporary
+    file is removed and ``path`` is untouched. The file gets the mode a plain write would give it (umask applied).
 
     Args:
-        path: ``.wav`` or ``.flac``.
+        path: ``.wav``, ``.flac``, ``.ogg`` or ``.mp3``.
         sample_rate: Hz; channels: channel count.
-        bit_depth: ``"16"``, ``"24"`` or ``"32f"`` (FLAC: 16 or 24).
+        bit_depth: ``"16"``, ``"24"`` or ``"32f"`` (FLAC: 16 or 24; ignored by the lossy OGG and MP3, which are
+            clipped to [-1, 1] like integer formats).
         inputs: files that must never be overwritten (the inputs of the run).
 
     Use as a context manager: ``with AudioWriter(path, 48000, 2) as w: w.write(block)``.
@@ -177,7 +197,7 @@ class AudioWriter:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in WRITE_FORMATS:
-            raise AudioError(f"{self.path}: can only write .wav or .flac files.")
+            raise AudioError(f"{self.path}: can only write {', '.join(WRITE_FORMATS)} files.")
         if bit_depth not in BIT_DEPTHS:
             raise AudioError(f"{self.path}: bit depth {bit_depth!r} is not one of {', '.join(BIT_DEPTHS)}.")
         if suffix == ".flac" and bit_depth == "32f":
@@ -187,12 +207,20 @@ class AudioWriter:
                 raise AudioError(f"{self.path}: refusing to overwrite an input file.")
         if not self.path.parent.is_dir():
             raise AudioError(f"{self.path}: the folder {self.path.parent} does not exist.")
-        self.subtype = BIT_DEPTHS[bit_depth]
+        self.subtype = LOSSY_SUBTYPES.get(suffix, BIT_DEPTHS[bit_depth])
         self.clipped = 0
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+        try:
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+        except OSError as err:
+            raise AudioError(f"{self.path}: cannot write in the folder {self.path.parent} ({err.strerror}).") from None
         os.close(fd)
-        self._file = sf.SoundFile(self._tmp, "w", int(sample_rate), int(channels), self.subtype,
-                                  format=WRITE_FORMATS[suffix])
+        try:
+            give_default_mode(self._tmp)
+            self._file = sf.SoundFile(self._tmp, "w", int(sample_rate), int(channels), self.subtype,
+                                      format=WRITE_FORMATS[suffix])
+        except (OSError, sf.LibsndfileError, RuntimeError) as err:
+            os.remove(self._tmp)
+            raise AudioError(f"{self.path}: cannot write this file ({err}).") from None
 
     def write(self, block: torch.Tensor) -> None:
         """Append ``(channels, n)`` samples."""
@@ -201,8 +229,10 @@ class AudioWriter:
             self.abort()
             raise AudioError(f"{self.path}: refusing to write NaN or infinite samples.")
         if self.subtype != "FLOAT":
-            # Integer PCM holds [-1, 1 - 1 LSB]; libsndfile would clip too, but we count what is clipped.
-            top = 1.0 - 2.0 ** (1 - (16 if self.subtype == "PCM_16" else 24))
+            # Integer PCM holds [-1, 1 - 1 LSB] (lossy formats decode to [-1, 1]); libsndfile would clip too, but
+            # we count what is clipped.
+            bits = {"PCM_16": 16, "PCM_24": 24}.get(self.subtype)
+            top = 1.0 - 2.0 ** (1 - bits) if bits else 1.0
             over = (data > top) | (data < -1.0)
             if over.any():
                 self.clipped += int(over.sum())
@@ -210,8 +240,12 @@ class AudioWriter:
         self._file.write(data)
 
     def close(self) -> None:
-        self._file.close()
-        os.replace(self._tmp, self.path)
+        try:
+            self._file.close()
+            os.replace(self._tmp, self.path)
+        except OSError as err:
+            self.abort()
+            raise AudioError(f"{self.path}: could not be written ({err.strerror}).") from None
 
     def abort(self) -> None:
         if not self._file.closed:
@@ -230,7 +264,8 @@ class AudioWriter:
 
 
 def write_audio(path, audio: torch.Tensor, sample_rate: int, *, bit_depth: str = "24", inputs: Sequence = ()) -> int:
-    """Write ``(channels, time)`` audio to a WAV or FLAC file atomically; returns the number of clipped samples."""
+    """Write ``(channels, time)`` audio to a WAV, FLAC, OGG or MP3 file atomically; returns the number of clipped
+    samples."""
     if audio.ndim != 2:
         raise AudioError(f"{path}: audio to write must be shaped (channels, time), got {tuple(audio.shape)}.")
     with AudioWriter(path, sample_rate, audio.shape[0], bit_depth, inputs) as writer:

@@ -107,6 +107,9 @@ def evaluate(task: str, model: Processor, root, progress: Callable[[str], None] 
     """``{"task", "items": {name: {metric: value}}, "mean": {metric: value}}``."""
     if task not in RUNNERS:
         raise ValueError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}.")
+    if model.task != task:
+        what = f"a model of the {model.task} task" if model.task else "a model of no declared task"
+        raise ValueError(f"{type(model).__name__} is {what}; `eval {task}` needs a {task} model.")
     items = {}
     for name, row in RUNNERS[task](model, root):
         items[name] = {k: float(v) for k, v in row.items()}

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from neuraudio.audio import give_default_mode
 from neuraudio.stream.processor import Processor
 
 FORMAT_VERSION = 1
@@ -149,8 +150,9 @@ def _key_mismatch(model: torch.nn.Module, state: dict) -> tuple[list[str], list[
 
 
 def save_folder(model: Processor, folder, *, name: str, task: str, training: dict | None = None,
-                metrics: dict | None = None, card: str | None = None) -> Path:
-    """Write ``model`` as a model folder (atomically: a temporary folder renamed into place)."""
+                metrics: dict | None = None, card: str | None = None, summary: str = "") -> Path:
+    """Write ``model`` as a model folder (atomically: a temporary folder renamed into place); ``summary`` is the
+    one line `neuraudio models` shows."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
@@ -164,10 +166,11 @@ def save_folder(model: Processor, folder, *, name: str, task: str, training: dic
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
+        give_default_mode(tmp, folder=True)  # mkdtemp makes it 0700; a model folder is shared like any other
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS))
         full = {
-            "format_version": FORMAT_VERSION, "name": name, "task": task,
+            "format_version": FORMAT_VERSION, "name": name, "task": task, "summary": summary,
             "class": config["class"], "kwargs": config["kwargs"],
             "sample_rate": model.sample_rate, "latency": model.latency,
             "knobs": {k: vars(spec) for k, spec in model.knobs.items()},
@@ -208,21 +211,34 @@ def load(name_or_path) -> Processor:
     raise ModelError(f"unknown model {text!r}: not a known name ({known}) nor a model folder.")
 
 
+def _row(name: str, model: Processor, task: str, summary: str) -> dict[str, Any]:
+    return {
+        "name": name, "task": task, "summary": summary,
+        "sample_rate": model.sample_rate, "latency": model.latency,
+        "stream_latency": model.stream(block_size=1).latency,
+        "channels": model.in_channels,
+        "knobs": {k: vars(spec) for k, spec in model.knobs.items()},
+    }
+
+
 def list_models() -> list[dict[str, Any]]:
     """One dict per available model: name, task, summary, sample_rate, latency, stream_latency, channels, knobs."""
-    rows = []
-    for name in [*BUILTIN, *shipped()]:
-        model = load(name)
-        if name in BUILTIN:
-            task, summary = BUILTIN[name].task, BUILTIN[name].summary
-        else:
-            config = read_config(shipped()[name])
-            task, summary = config.get("task", "?"), config.get("summary", "")
-        rows.append({
-            "name": name, "task": task, "summary": summary,
-            "sample_rate": model.sample_rate, "latency": model.latency,
-            "stream_latency": model.stream(block_size=1).latency,
-            "channels": model.in_channels,
-            "knobs": {k: vars(spec) for k, spec in model.knobs.items()},
-        })
-    return rows
+    return [describe(name) for name in [*BUILTIN, *shipped()]]
+
+
+def describe(name_or_path) -> dict[str, Any]:
+    """What :func:`list_models` gives for one model (a name or a model folder), plus, for a folder, its path, class,
+    parameter count, training record and measured metrics."""
+    text = str(name_or_path)
+    model = load(text)
+    if text in BUILTIN:
+        entry = BUILTIN[text]
+        return {**_row(text, model, entry.task, entry.summary), "class": entry.cls, "parameters": 0}
+    folder = shipped()[text] if text in shipped() else Path(text)
+    config = read_config(folder)
+    row = _row(config.get("name") or folder.name, model, config.get("task", model.task or "?"),
+               config.get("summary", ""))
+    row.update({"path": str(folder), "class": config["class"],
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "training": config.get("training", {}), "metrics": config.get("metrics", {})})
+    return row

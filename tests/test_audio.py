@@ -1,5 +1,6 @@
 import math
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -136,12 +137,62 @@ def test_integer_formats_clip_and_count(tmp_path):
 
 
 def test_write_errors(tmp_path):
-    with pytest.raises(AudioError, match="only write .wav or .flac"):
-        write_audio(tmp_path / "x.mp3", signal(), SR)
+    with pytest.raises(AudioError, match=r"only write \.wav, \.flac, \.ogg, \.mp3 files"):
+        write_audio(tmp_path / "x.aiff", signal(), SR)
     with pytest.raises(AudioError, match="FLAC holds"):
         write_audio(tmp_path / "x.flac", signal(), SR, bit_depth="32f")
     with pytest.raises(AudioError, match="does not exist"):
         write_audio(tmp_path / "no" / "x.wav", signal(), SR)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_written_files_get_the_mode_a_plain_write_gives(tmp_path, umask):
+    """The temporary file of an atomic write is 0600: the renamed output kept that whatever the umask."""
+    old = os.umask(umask)
+    try:
+        write_audio(tmp_path / "x.wav", signal(), SR)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "x.wav").st_mode) == 0o666 & ~umask
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_an_unwritable_folder_is_one_sentence_naming_the_users_path(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(AudioError, match=rf"^{folder / 'o.wav'}: cannot write in the folder {folder} \("):
+            write_audio(folder / "o.wav", signal(), SR)
+    finally:
+        folder.chmod(0o755)
+
+
+def test_an_unwritable_folder_as_root(tmp_path, monkeypatch):
+    """Root ignores permission bits (and `chattr +i` needs a file system that has it), so refuse the temporary file
+    the way an immutable folder does."""
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted", str(tmp_path / ".o.wav.abc.part"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(AudioError) as err:
+        write_audio(tmp_path / "o.wav", signal(), SR)
+    assert str(err.value) == f"{tmp_path / 'o.wav'}: cannot write in the folder {tmp_path} (Operation not permitted)."
+    assert ".part" not in str(err.value)
+
+
+@pytest.mark.parametrize("suffix", [".ogg", ".mp3"])
+def test_lossy_formats_are_written_and_read_back(tmp_path, suffix):
+    t = torch.arange(SR) / SR
+    x = (0.5 * torch.sin(2 * math.pi * 440 * t))[None].expand(2, -1).contiguous()
+    assert write_audio(tmp_path / f"x{suffix}", 3.0 * x, SR) > 0  # clipped to [-1, 1] and counted
+    write_audio(tmp_path / f"y{suffix}", x, SR)
+    y, rate = read_audio(tmp_path / f"y{suffix}")
+    assert rate == SR and y.shape[0] == 2 and abs(y.shape[-1] - SR) <= 2000  # MP3 pads with encoder delay
+    level = 20 * torch.log10(y.pow(2).mean().sqrt() / x.pow(2).mean().sqrt())
+    assert abs(float(level)) <= 1.0
 
 
 def test_resample_keeps_a_tone(tmp_path):

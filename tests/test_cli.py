@@ -153,12 +153,135 @@ def test_effect_with_a_shipped_knob_model_on_a_file_matches_the_api(name, tmp_pa
 
 @pytest.mark.parametrize("name", KNOB_MODELS)
 @pytest.mark.parametrize("bad", ["unknown", "range", "nan", "syntax"])
-def test_effect_knob_errors_for_shipped_knob_models(name, bad, tmp_path, noisy):
+def test_effect_knob_errors_for_shipped_knob_models(name, bad, tmp_path, noisy, capsys):
     model = neuraudio.load(name)
     knob, spec = next(iter(model.knobs.items()))
     value = {"unknown": "volume_xyz=1", "range": f"{knob}={spec.maximum + 1}", "nan": f"{knob}=nan",
              "syntax": knob}[bad]
     out = tmp_path / "out.wav"
-    code, _, stderr = run_cli("effect", name, noisy, out, "--knob", value)
-    assert code == 1 and len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+    assert main(["effect", name, str(noisy), str(out), "--knob", value]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("neuraudio effect: error: ")
+    if bad == "range":
+        assert f"outside its range {spec.range_text}." in err and "0..1 0..1" not in err
     assert not out.exists()
+
+
+def test_models_list_describe_and_pipe(tmp_path, capsys):
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    klon = listing[listing.index("klon-centaur  [effect]"):].splitlines()
+    assert klon[1].strip().startswith("Klon Centaur overdrive")  # was an empty summary line
+    assert klon[2].split() == ["gain", "0..1", "(default", "0.5):", "gain", "knob", "of", "the", "pedal",
+                               "(audio-taper", "pot)"]  # was "0..1 0..1"
+    assert main(["models", "compressor"]) == 0
+    detail = capsys.readouterr().out
+    assert "threshold_db   -60..0 dBFS (default -20)" in detail and "parameters" in detail
+    assert "trained with: neuraudio train" in detail
+    folder = neuraudio.hub.shipped()["compressor"]
+    assert main(["models", str(folder), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["path"] == str(folder) and row["knobs"]["ratio"]["maximum"] == 20.0
+    assert main(["models", str(tmp_path)]) == 1
+    assert "not a model folder" in capsys.readouterr().err
+    # a reader that stops early (`neuraudio models | head -3`) was a BrokenPipeError traceback
+    read, write = os.pipe()
+    os.close(read)
+    proc = subprocess.run([sys.executable, "-m", "neuraudio", "models"], stdout=write, stderr=subprocess.PIPE,
+                          text=True, timeout=300)
+    os.close(write)
+    assert proc.returncode == 141 and proc.stderr == ""
+
+
+def test_info_reports_every_file_and_fails_if_any_did(tmp_path, noisy, capsys):
+    (tmp_path / "bad.wav").write_text("not audio")
+    assert main(["info", str(noisy), str(tmp_path / "bad.wav"), str(tmp_path / "missing.wav"), str(noisy)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.count("noisy.wav: WAV/FLOAT, 48000 Hz") == 2  # the files after the bad ones too
+    err = captured.err.strip().splitlines()
+    assert len(err) == 3 and "bad.wav: not a readable audio file" in err[0] and "missing.wav: no such file" in err[1]
+    assert err[2] == "neuraudio info: error: 2 of 4 files could not be read."
+
+
+def test_written_files_and_folders_get_the_umask_mode(tmp_path):
+    """Every written file was 0600 and exported folders 0700 (the temporary file's mode)."""
+    old = os.umask(0o022)
+    try:
+        assert main(["example", str(tmp_path / "x.wav"), "-q"]) == 0
+        from neuraudio.effects.linear import LinearEffect
+
+        neuraudio.hub.save_folder(LinearEffect(16000, 4), tmp_path / "model", name="m", task="effect")
+    finally:
+        os.umask(old)
+    assert oct(os.stat(tmp_path / "x.wav").st_mode & 0o777) == oct(0o644)
+    assert oct(os.stat(tmp_path / "model").st_mode & 0o777) == oct(0o755)
+
+
+def test_unwritable_output_folder_is_one_sentence_naming_the_users_path(tmp_path, noisy, capsys, monkeypatch):
+    import tempfile
+
+    def immutable(*args, dir=None, **kwargs):  # what `chattr +i` does to the folder, even for root
+        raise PermissionError(1, "Operation not permitted", os.path.join(dir, ".o.wav.x1y2.part"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", immutable)
+    target = tmp_path / "ro" / "o.wav"
+    target.parent.mkdir()
+    assert main(["effect", "spectral-gate", str(noisy), str(target), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"neuraudio effect: error: {target}: cannot write in the folder {target.parent} "
+                   "(Operation not permitted).\n")
+
+
+def test_sigterm_during_effect_leaves_no_partial_file(tmp_path):
+    import signal
+    import time
+
+    long = tmp_path / "long.wav"
+    neuraudio.write_audio(long, 0.3 * noisy_melody(120.0, 44100), 44100, bit_depth="16")
+    proc = subprocess.Popen([sys.executable, "-m", "neuraudio", "effect", "klon-centaur", str(long),
+                             str(tmp_path / "o.wav"), "-q", "--threads", "1"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not any(p.endswith(".part") for p in os.listdir(tmp_path)) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and err == "neuraudio effect: terminated\n"
+    assert sorted(os.listdir(tmp_path)) == ["long.wav"]
+
+
+def test_effect_on_several_files_and_a_folder_into_a_folder(tmp_path, noisy, capsys):
+    (tmp_path / "takes" / "sub").mkdir(parents=True)
+    for name in ("a.flac", "sub/b.wav"):
+        neuraudio.write_audio(tmp_path / "takes" / name, noisy_melody(0.5, 48000, seed=len(name)), 48000)
+    (tmp_path / "takes" / "sub" / "c.wav").write_text("broken")
+    out = tmp_path / "gated"
+    code = main(["effect", "spectral-gate", str(noisy), str(tmp_path / "takes"), "-o", str(out), "-q",
+                 "--knob", "reduction_db=30", "--threads", "1"])
+    assert code == 1  # c.wav is not audio: reported, the others written
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "c.wav: not a readable audio file" in err[0] and err[-1].endswith("1 of 4 files failed; the others were written.")
+    model = neuraudio.load("spectral-gate")
+    for source, target in [(noisy, out / "noisy.wav"), (tmp_path / "takes" / "a.flac", out / "a.flac"),
+                           (tmp_path / "takes" / "sub" / "b.wav", out / "sub" / "b.wav")]:
+        x, _ = neuraudio.read_audio(source)
+        y, _ = neuraudio.read_audio(target)
+        assert (y - model.process(x, reduction_db=30.0)).abs().max() <= 1e-4
+    assert not (out / "sub" / "c.wav").exists()
+    assert main(["effect", "spectral-gate", str(noisy), str(noisy), str(tmp_path / "x.wav")]) == 1
+    assert "effect takes IN OUT, or input files and folders with -o DIR; got 3 paths" in capsys.readouterr().err
+
+
+def test_effect_help_lists_the_models_knobs():
+    code, out, _ = run_cli("effect", "compressor", "--help")
+    assert code == 0 and "neuraudio effect MODEL IN... -o DIR" in out and "examples:" in out
+    assert "release_ms     10..1000 ms (default 100)" in out
+
+
+@pytest.mark.parametrize("task,model", [("echo", "spectral-gate"), ("vocoder", "compressor")])
+def test_eval_refuses_a_model_of_another_task(task, model, tmp_path, capsys):
+    """`eval echo --model spectral-gate` ended in a TypeError and `eval vocoder --model compressor` printed numbers."""
+    neuraudio.write_audio(tmp_path / "a.wav", noisy_melody(0.5, 48000), 48000)
+    assert main(["eval", task, "--model", model, "--data", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith(f"is a model of the effect task; `eval {task}` needs a {task} model.")

@@ -66,10 +66,29 @@ def test_capture_and_align_commands(tmp_path):
     x, _ = neuraudio.read_audio(tmp_path / "cap.wav")
     neuraudio.write_audio(tmp_path / "rec.wav", torch.nn.functional.pad(-x, (50, 0))[:, : x.shape[-1]], SR,
                           bit_depth="32f")
-    out = cli("align", tmp_path / "cap.wav", tmp_path / "rec.wav", "--out", tmp_path / "aligned.wav")
+    # the README's capture flow: the take folder does not exist yet (the run stopped after the analysis)
+    target = tmp_path / "my_gear" / "take1" / "output.wav"
+    out = cli("align", tmp_path / "cap.wav", tmp_path / "rec.wav", "--out", target)
     assert out.returncode == 0, out.stderr
     assert "delay: 50 samples" in out.stdout and "inverted" in out.stdout
-    aligned, _ = neuraudio.read_audio(tmp_path / "aligned.wav")
+    aligned, _ = neuraudio.read_audio(target)
     assert (aligned[:, :-50] - x[:, :-50]).abs().max() <= 2**-23
     bad = cli("align", tmp_path / "cap.wav", tmp_path / "missing.wav")
     assert bad.returncode == 1 and "no such file" in bad.stderr
+
+
+def test_align_checks_its_output_before_the_analysis(tmp_path, monkeypatch, capsys):
+    from neuraudio.cli import main
+    from neuraudio.effects import capture
+
+    def never(*args, **kwargs):
+        raise AssertionError("the analysis ran before the output was checked")
+
+    monkeypatch.setattr(capture, "align", never)
+    x = torch.zeros(1, 100)
+    neuraudio.write_audio(tmp_path / "a.wav", x, SR)
+    assert main(["align", str(tmp_path / "a.wav"), str(tmp_path / "a.wav"), "--out", str(tmp_path / "o.aiff")]) == 1
+    assert "can only write .wav, .flac, .ogg, .mp3 files" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert main(["align", str(tmp_path / "a.wav"), str(tmp_path / "a.wav"), "--out", str(tmp_path / "file" / "o.wav")]) == 1
+    assert "cannot create or write in" in capsys.readouterr().err

@@ -72,6 +72,8 @@ class _RecursiveDSP(Processor):
     """Shell of a per-sample DSP effect: ``_run(x, knobs, state)`` does the work; the state is one float64 per row
     (channel), ``None`` offline (start from rest)."""
 
+    task = "effect"
+
     def __init__(self, sample_rate: int = 48000):
         super().__init__(sample_rate, hop=1)
 

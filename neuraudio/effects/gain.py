@@ -58,6 +58,8 @@ class _FrameGain(Processor):
     The streaming state is ``[*core_state, previous_gain]`` with ``previous_gain`` ``(rows, 1)`` in dB.
     """
 
+    task = "effect"
+
     def __init__(self, sample_rate: int, hop: int, knobs: Mapping[str, Mapping] | None):
         super().__init__(sample_rate, hop=hop)
         knobs = dict(knobs or {})

@@ -27,6 +27,8 @@ class LinearEffect(Processor):
         bias: learn a constant output offset.
     """
 
+    task = "effect"
+
     def __init__(self, sample_rate: int = 48000, receptive_field: int = 128, bias: bool = False):
         super().__init__(sample_rate, hop=1)
         if receptive_field < 1:

@@ -58,6 +58,8 @@ class RecurrentEffect(Processor):
     removed: neither helped (pretrained/klon-centaur/README.md keeps the figures).
     """
 
+    task = "effect"
+
     def __init__(self, sample_rate: int = 48000, hidden_size: int = 32, knobs: Mapping[str, Mapping] | None = None,
                  conditioning: str = "film", silence_gate: int = 0):
         super().__init__(sample_rate, hop=1)

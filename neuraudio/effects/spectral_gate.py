@@ -35,6 +35,8 @@ class SpectralGate(STFTProcessor):
         n_fft, hop, window: STFT settings (latency ``n_fft - hop``; a stream reports ``n_fft - 1``).
     """
 
+    task = "effect"
+
     knobs = {
         "threshold_db": Knob(-60.0, -100.0, 0.0, "dBFS", "bin level below which the gate closes"),
         "reduction_db": Knob(24.0, 0.0, 80.0, "dB", "attenuation of a closed bin"),

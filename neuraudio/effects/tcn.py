@@ -33,6 +33,8 @@ class TCNEffect(Processor):
         knobs: as :class:`neuraudio.effects.recurrent.RecurrentEffect`; FiLM in every layer.
     """
 
+    task = "effect"
+
     def __init__(self, sample_rate: int = 48000, channels: int = 16, kernel_size: int = 3, layers_per_stack: int = 10,
                  stacks: int = 1, knobs: Mapping[str, Mapping] | None = None):
         super().__init__(sample_rate, hop=1)

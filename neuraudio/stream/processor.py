@@ -52,10 +52,16 @@ class Knob:
         if not self.minimum <= self.default <= self.maximum:
             raise ValueError(f"knob default {self.default} lies outside {self.minimum}..{self.maximum}.")
 
+    @property
+    def range_text(self) -> str:
+        """``"-60..0 dBFS"``; a normalised knob reads ``"0..1"`` (its unit is the range itself)."""
+        span = f"{self.minimum:g}..{self.maximum:g}"
+        return span if not self.unit or self.unit == span else f"{span} {self.unit}"
+
     def check(self, name: str, value: float) -> float:
         value = float(value)
         if not (self.minimum <= value <= self.maximum):  # also rejects NaN
-            raise ValueError(f"knob {name}={value} is outside its range {self.minimum}..{self.maximum} {self.unit}.")
+            raise ValueError(f"knob {name}={value:g} is outside its range {self.range_text}.")
         return value
 
 
@@ -109,11 +115,13 @@ def knob_trajectory(initial: float, changes: Sequence[tuple[int, float]], length
 class Processor(nn.Module):
     """Base class of every neuraudio model (see the module docstring for the contract).
 
-    Class attributes a subclass sets: ``in_channels`` / ``out_channels`` (1 and 1 for a mono model, which then
-    processes every channel of a multichannel signal independently), ``knobs`` (name -> :class:`Knob`).
+    Class attributes a subclass sets: ``task`` (its family, e.g. ``"effect"``), ``in_channels`` / ``out_channels``
+    (1 and 1 for a mono model, which then processes every channel of a multichannel signal independently),
+    ``knobs`` (name -> :class:`Knob`).
     Instance attributes: ``sample_rate`` (Hz), ``hop`` (samples per step).
     """
 
+    task: str | None = None  # the family a model serves ("effect", ...): what `neuraudio eval TASK` accepts
     in_channels: int = 1
     out_channels: int = 1
     knobs: Mapping[str, Knob] = {}
@@ -208,6 +216,10 @@ class Processor(nn.Module):
 
         Returns:
             ``(..., out_channels, time)``, aligned with ``x`` (the latency is removed).
+
+        Autograd records the call only in training mode (``model.train()``, as a training loop sets it): a loaded
+        model is in eval mode, so inference keeps no graph (klon-centaur over 120 s of audio held 7.7 GB of RSS
+        with one, 2.5 GB without) and the output converts with ``.numpy()``.
         """
         if not torch.is_tensor(x) or not x.is_floating_point() or x.ndim < 2:
             raise ValueError("x must be a float tensor shaped (..., channels, time).")
@@ -229,7 +241,8 @@ class Processor(nn.Module):
                 per_sample[name] = torch.cat([value, tail], dim=-1)
             else:
                 per_sample[name] = torch.full((padded,), spec.check(name, value), device=x.device, dtype=x.dtype)
-        y = self(xp, per_sample)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.training):
+            y = self(xp, per_sample)
         return y[..., lat : lat + length]
 
     def stream(self, block_size: int = 512, device="cpu", channels: int | None = None) -> "Stream":

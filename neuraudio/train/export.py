@@ -65,13 +65,19 @@ def load_checkpoint(path) -> tuple[Processor, dict]:
     return model.eval(), info
 
 
-def export_run(run_dir, out_dir, name: str | None = None, which: str = "best") -> Path:
+def export_run(run_dir, out_dir, name: str | None = None, which: str = "best", summary: str = "") -> Path:
+    """Write a training run's checkpoint as a model folder; ``summary`` is the line `neuraudio models` shows
+    (default: the class and the run's validation loss)."""
     path = find_checkpoint(run_dir, which)
     model, info = load_checkpoint(path)
     name = name or Path(out_dir).name
     metrics = {"val_loss": info["best_val_loss"]} if "best_val_loss" in info else {}
-    card = (f"# {name}\n\nExported from `{path}` (epoch {info['epoch']}, step {info['global_step']}).\n\n"
+    if not summary:
+        score = f", validation loss {metrics['val_loss']:.4g}" if metrics else ""
+        summary = f"{type(model).__name__} exported from {Path(run_dir).name} (step {info['global_step']}{score})"
+    card = (f"# {name}\n\n{summary}\n\nExported from `{path}` (epoch {info['epoch']}, step {info['global_step']}).\n\n"
             f"- task: {info['task']}\n- trained with: `{info['command']}`\n- training time: {info['train_seconds']} s\n"
             f"- validation loss: {metrics.get('val_loss', 'n/a')}\n\n"
             "Fill in: the data (source, licence, duration), and metrics on held-out data from `neuraudio eval`.\n")
-    return hub.save_folder(model, out_dir, name=name, task=info["task"], training=info, metrics=metrics, card=card)
+    return hub.save_folder(model, out_dir, name=name, task=info["task"], training=info, metrics=metrics, card=card,
+                           summary=summary)
