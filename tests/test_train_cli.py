@@ -68,12 +68,18 @@ def test_train_resume_export_eval(capture, tmp_path):
     run = tmp_path / "run"
     first = neuraudio_cli(*train_args(capture, run, 2))
     assert first.returncode == 0, first.stderr[-2000:]
+    for noise in ("LightningCLI's args", "litlogger", "LeafSpec"):  # printed on every run before
+        assert noise not in first.stderr
     steps_first = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
     assert steps_first == 2 * 8
 
     again = neuraudio_cli(*train_args(capture, run, 5))
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resuming from" in again.stderr
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 5 * 8
+    done = neuraudio_cli(*train_args(capture, run, 5))  # the same command again: it exited silently after 6.7 s
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"the run in {run} is complete (step 40, epoch 5; limits max_epochs 5); nothing was trained" in done.stderr
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 5 * 8
     losses = val_losses(run)
     assert [s for s, _ in losses] == sorted(s for s, _ in losses) and losses[2][0] > steps_first  # continued
@@ -116,3 +122,44 @@ def test_export_and_train_errors(tmp_path, capture):
     bad.mkdir()
     proc = neuraudio_cli(*train_args(bad, tmp_path / "r", 1))
     assert proc.returncode == 1 and "no input" in proc.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("option,sentence", [
+    ("--data.rot", "--data.rot is not an option of EffectsDataModule; did you mean --data.root?"),
+    ("--trainer.max_epocs", "--trainer.max_epocs is not an option of Trainer; did you mean --trainer.max_epochs?"),
+    ("--model.model.init_args.recptive_field",
+     "--model.model.init_args.recptive_field is not an option of LinearEffect; did you mean "
+     "--model.model.init_args.receptive_field?"),
+])
+def test_a_mistyped_option_is_one_sentence_naming_the_nearest(option, sentence, capture, tmp_path, capsys):
+    """A typo printed a 56-line usage dump."""
+    from neuraudio.cli import main
+
+    assert main(["train", str(RECIPE), option, "1", "--trainer.default_root_dir", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"neuraudio train: error: {sentence}"]
+    assert not (tmp_path / "r").exists()
+
+
+def test_knob_capture_recipe_learns_its_knobs_from_the_data(tmp_path):
+    """The README's knob-capture command works as written: no knob is spelled out."""
+    root = tmp_path / "capture"
+    root.mkdir()
+    x = 0.3 * torch.randn(1, 12 * 48000, generator=torch.Generator().manual_seed(2))
+    neuraudio.write_audio(root / "input.wav", x, 48000, bit_depth="32f")
+    for gain in (0.0, 0.25, 1.0):
+        (root / f"g{gain}").mkdir()
+        neuraudio.write_audio(root / f"g{gain}" / "output.wav", torch.tanh((1 + 4 * gain) * x), 48000, bit_depth="32f")
+        (root / f"g{gain}" / "knobs.json").write_text(json.dumps({"gain": gain}))
+    recipe = RECIPE.parent / "lstm_knobs.yaml"
+    proc = neuraudio_cli("train", recipe, "--data.root", root, "--trainer.default_root_dir", tmp_path / "run",
+                         "--trainer.max_epochs", 1, "--data.crops_per_epoch", 64, "--trainer.enable_progress_bar",
+                         "false")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert neuraudio_cli("export", tmp_path / "run", tmp_path / "model", "--summary", "my drive pedal").returncode == 0
+    model = neuraudio.load(tmp_path / "model")
+    spec = model.knobs["gain"]
+    assert list(model.knobs) == ["gain"] and (spec.minimum, spec.default, spec.maximum, spec.unit) == (0.0, 0.25, 1.0, "0..1")
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["summary"] == "my drive pedal"
+    y = model.process(x[:, :4800], gain=0.5)
+    assert y.shape == (1, 4800) and torch.isfinite(y).all()

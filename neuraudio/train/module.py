@@ -45,6 +45,7 @@ class TaskModule(L.LightningModule):
                 self.model.load_narrower(state)
             else:
                 self.model.load_state_dict(state, strict=True)
+        self.command = shlex.join(["neuraudio", *sys.argv[1:]])  # recorded in checkpoints; `neuraudio train` sets it
         self._seconds_before = 0.0      # training time of earlier runs this one resumed
         self._started = time.perf_counter()
 
@@ -70,7 +71,7 @@ class TaskModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[CHECKPOINT_KEY] = {
             "task": self.task, **self.model.config,
-            "command": shlex.join(["neuraudio", *sys.argv[1:]]),
+            "command": self.command,
             "train_seconds": self._seconds_before + time.perf_counter() - self._started,
         }
 
@@ -88,13 +89,20 @@ class EffectModule(TaskModule):
         pre_emphasis: coefficient of the 1 - a z^-1 filter before ESR.
         esr_per_item: average each crop's own ESR instead of pooling the batch (for data whose takes differ in
             level by tens of dB, e.g. compressors at random settings).
+        knobs_from_data: give a model built without knobs the knobs the capture's ``knobs.json`` files set (each
+            ranging over the captured values, default their median; unit ``0..1`` when they lie in it), so one
+            command trains a knob capture without spelling its knobs out (``recipes/effects/lstm_knobs.yaml``).
     """
 
     task = "effect"
 
     def __init__(self, model: Processor, esr_weight: float = 1.0, dc_weight: float = 1.0, mrstft_weight: float = 0.0,
-                 pre_emphasis: float = 0.85, init_from: str | None = None, esr_per_item: bool = False):
+                 pre_emphasis: float = 0.85, init_from: str | None = None, esr_per_item: bool = False,
+                 knobs_from_data: bool = False):
+        if knobs_from_data and init_from:
+            raise ValueError("knobs_from_data builds a new model's knobs; a model from init_from already has its own.")
         super().__init__(model, init_from)
+        self.knobs_from_data = knobs_from_data
         self.esr_per_item = esr_per_item
         self.esr_weight, self.dc_weight, self.mrstft_weight = esr_weight, dc_weight, mrstft_weight
         self.pre_emphasis = pre_emphasis
@@ -107,6 +115,8 @@ class EffectModule(TaskModule):
         if data.sample_rate != self.model.sample_rate:
             raise ValueError(f"the data is read at {data.sample_rate} Hz but the model runs at "
                              f"{self.model.sample_rate} Hz; set data.sample_rate to the model's rate.")
+        if self.knobs_from_data and folder.knob_names and not self.model.knobs:
+            self.model = _with_knobs(self.model, folder)
         if sorted(folder.knob_names) != sorted(self.model.knobs):
             raise ValueError(f"the takes set knobs {folder.knob_names or 'none'} but the model has knobs "
                              f"{sorted(self.model.knobs) or 'none'}.")
@@ -127,3 +137,20 @@ class EffectModule(TaskModule):
             terms["esr_raw"] = losses.esr(y_hat, y, mask, None)
         terms["loss"] = loss
         return terms
+
+
+def _with_knobs(model: Processor, folder) -> Processor:
+    """The same model class and arguments, with the knobs the capture's takes set."""
+    kwargs = model.config["kwargs"]
+    if "knobs" not in kwargs:
+        raise ValueError(f"{type(model).__name__} takes no knobs; use a model with a `knobs` argument.")
+    knobs = {}
+    for name in folder.knob_names:
+        values = sorted({float(knobs_of_take[name]) for _, _, knobs_of_take in folder.takes})
+        low, high = values[0], values[-1]
+        if low == high:
+            raise ValueError(f"knob {name} is {low:g} in every take: a knob needs at least two captured settings.")
+        knobs[name] = {"default": values[len(values) // 2], "minimum": low, "maximum": high,
+                       "unit": "0..1" if 0.0 <= low and high <= 1.0 else "",
+                       "doc": f"from the capture's knobs.json ({', '.join(f'{v:g}' for v in values)} captured)"}
+    return type(model)(**{**kwargs, "knobs": knobs})
