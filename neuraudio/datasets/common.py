@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 import soundfile as sf
 import torch
+from torch.utils.data import Dataset
 
 from neuraudio.audio import AUDIO_SUFFIXES, AudioError, audio_files_under, audio_info, read_audio
 
@@ -116,3 +117,36 @@ def split_names(names: Sequence[str], val_fraction: float, seed: int) -> tuple[l
 
 def random_start(length: int, crop: int) -> int:
     return int(torch.randint(0, max(1, length - crop + 1), (1,)))
+
+
+class CropSet(Dataset):
+    """Items read from named recordings of a folder: the base of every layout's dataset but the effects one.
+
+    ``random=True`` (training): each item is a random name, cropped at a random start to ``crop`` samples;
+    ``count`` items make an epoch (default: one per name). ``random=False`` (validation): item ``i`` is name
+    ``i``, from its start, ``crop`` samples long, or whole with ``crop=None``.
+
+    Subclasses implement ``frames(name)`` and ``read(name, start, length) -> dict`` of tensors.
+    """
+
+    def __init__(self, names: Sequence[str], crop: int | None, count: int | None = None, random: bool = True):
+        if random and crop is None:
+            raise ValueError("random crops need a crop length.")
+        self.names, self.crop, self.random = list(names), crop, random
+        self.count = count or len(self.names)
+
+    def __len__(self) -> int:
+        return self.count if self.random else len(self.names)
+
+    def frames(self, name: str) -> int:
+        raise NotImplementedError
+
+    def read(self, name: str, start: int, length: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if self.random:
+            name = self.names[int(torch.randint(0, len(self.names), (1,)))]
+            return self.read(name, random_start(self.frames(name), self.crop), self.crop)
+        name = self.names[index]
+        return self.read(name, 0, self.frames(name) if self.crop is None else self.crop)

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from torch.utils.data import Dataset
 
-from neuraudio.datasets.common import Clip, DataError, find_audio, random_start, require_dir
+from neuraudio.datasets.common import Clip, CropSet, DataError, find_audio, require_dir
 
 PARTS = ("mic", "ref", "target")
 
@@ -37,22 +36,15 @@ class EchoFolder:
         return min(c.frames for c in self.clips[name].values())
 
 
-class EchoSet(Dataset):
+class EchoSet(CropSet):
     """Items ``{"mic", "ref", "target"}``, each ``(1, L)``; ``crop=None`` gives whole clips (validation)."""
 
     def __init__(self, folder: EchoFolder, names: Sequence[str], crop: int | None, count: int | None = None):
-        self.folder, self.names, self.crop = folder, list(names), crop
-        self.count = count or len(self.names)
+        super().__init__(names, crop, count, random=crop is not None)
+        self.folder = folder
 
-    def __len__(self) -> int:
-        return self.count
+    def frames(self, name: str) -> int:
+        return self.folder.frames(name)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        if self.crop is None:
-            name = self.names[index]
-            start, length = 0, self.folder.frames(name)
-        else:
-            name = self.names[int(torch.randint(0, len(self.names), (1,)))]
-            length = self.crop
-            start = random_start(self.folder.frames(name), length)
+    def read(self, name: str, start: int, length: int) -> dict[str, torch.Tensor]:
         return {part: clip.read(start, length) for part, clip in self.folder.clips[name].items()}

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from torch.utils.data import Dataset
 
 from neuraudio.datasets import augment
-from neuraudio.datasets.common import Clip, DataError, audio_files, random_start, require_dir
+from neuraudio.datasets.common import Clip, CropSet, DataError, audio_files, random_start, require_dir
 
 
 class EnhancementFolder:
@@ -40,29 +39,28 @@ class EnhancementFolder:
                 raise DataError(f"{noise_dir}: holds no audio files.")
 
 
-class EnhancementSet(Dataset):
+class EnhancementSet(CropSet):
+    """Items ``{"noisy", "clean"}``, each ``(1, L)``: paired files, or clean speech mixed with a random noise at a
+    random SNR in ``snr_db`` (with a random gain and tilt). ``crop=None`` gives whole utterances (validation);
+    ``seed`` fixes each item's mixture (the same validation set every epoch, the training RNG untouched)."""
+
     def __init__(self, folder: EnhancementFolder, names: Sequence[str], crop: int | None,
                  snr_db: tuple[float, float] = (-5.0, 20.0), count: int | None = None, seed: int | None = None):
-        self.folder, self.names, self.crop, self.snr_db, self.seed = folder, list(names), crop, snr_db, seed
-        self.count = count or len(self.names)
-
-    def __len__(self) -> int:
-        return self.count
+        super().__init__(names, crop, count, random=crop is not None)
+        self.folder, self.snr_db, self.seed = folder, snr_db, seed
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if self.seed is None:
-            return self._item(index)
-        with torch.random.fork_rng(devices=[]):  # validation: the same mixtures every epoch, training RNG untouched
+            return super().__getitem__(index)
+        with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed * 100_003 + index)
-            return self._item(index)
+            return super().__getitem__(index)
 
-    def _item(self, index: int) -> dict[str, torch.Tensor]:
-        name = self.names[index % len(self.names)] if self.crop is None else \
-            self.names[int(torch.randint(0, len(self.names), (1,)))]
-        clean_clip = self.folder.clean[name]
-        length = clean_clip.frames if self.crop is None else self.crop
-        start = 0 if self.crop is None else random_start(clean_clip.frames, length)
-        clean = clean_clip.read(start, length)
+    def frames(self, name: str) -> int:
+        return self.folder.clean[name].frames
+
+    def read(self, name: str, start: int, length: int) -> dict[str, torch.Tensor]:
+        clean = self.folder.clean[name].read(start, length)
         if self.folder.paired:
             return {"noisy": self.folder.noisy[name].read(start, length), "clean": clean}
         noise_clip = self.folder.noise[int(torch.randint(0, len(self.folder.noise), (1,)))]

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from torch.utils.data import Dataset
 
 from neuraudio.datasets import augment
-from neuraudio.datasets.common import Clip, DataError, audio_files, random_start, require_dir
+from neuraudio.datasets.common import Clip, CropSet, DataError, audio_files, require_dir
 
 
 class SeparationFolder:
@@ -47,22 +46,20 @@ class SeparationFolder:
         return {"mixture": mixture, "stems": stems}
 
 
-class SeparationSet(Dataset):
+class SeparationSet(CropSet):
+    """Items ``{"mixture": (C, L), "stems": (S, C, L)}``; ``crop=None`` gives whole songs (validation)."""
+
     def __init__(self, folder: SeparationFolder, songs: Sequence[str], crop: int | None, count: int | None = None,
                  remix: bool = False):
-        self.folder, self.songs, self.crop, self.remix = folder, list(songs), crop, remix
-        self.count = count or len(self.songs)
+        super().__init__(songs, crop, count, random=crop is not None)
+        self.folder, self.remix = folder, remix
 
-    def __len__(self) -> int:
-        return self.count
+    def frames(self, name: str) -> int:
+        return self.folder.frames(name)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        if self.crop is None:  # validation: whole songs
-            song = self.songs[index]
-            return self.folder.read(song, 0, self.folder.frames(song))
-        song = self.songs[int(torch.randint(0, len(self.songs), (1,)))]
-        item = self.folder.read(song, random_start(self.folder.frames(song), self.crop), self.crop)
-        if self.remix:
+    def read(self, name: str, start: int, length: int) -> dict[str, torch.Tensor]:
+        item = self.folder.read(name, start, length)
+        if self.remix and self.random:
             item["stems"] = torch.stack([augment.random_gain(s, -3.0, 3.0) for s in item["stems"]])
             item["mixture"] = item["stems"].sum(0)
         return item

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from torch.utils.data import Dataset
 
-from neuraudio.datasets.common import Clip, DataError, audio_files, random_start, require_dir
+from neuraudio.datasets.common import Clip, CropSet, DataError, audio_files, require_dir
 
 
 class VocoderFolder:
@@ -20,17 +19,16 @@ class VocoderFolder:
             raise DataError(f"{self.root}: holds no audio files.")
 
 
-class VocoderSet(Dataset):
+class VocoderSet(CropSet):
+    """Items ``{"audio": (1, crop)}``: random crops, or (``random=False``, validation) each file's first ``crop``."""
+
     def __init__(self, folder: VocoderFolder, names: Sequence[str], crop: int, count: int | None = None,
                  random: bool = True):
-        self.folder, self.names, self.crop, self.random = folder, list(names), crop, random
-        self.count = count or len(self.names)
+        super().__init__(names, crop, count, random)
+        self.folder = folder
 
-    def __len__(self) -> int:
-        return self.count
+    def frames(self, name: str) -> int:
+        return self.folder.clips[name].frames
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        if self.random:
-            clip = self.folder.clips[self.names[int(torch.randint(0, len(self.names), (1,)))]]
-            return {"audio": clip.read(random_start(clip.frames, self.crop), self.crop)}
-        return {"audio": self.folder.clips[self.names[index]].read(0, self.crop)}
+    def read(self, name: str, start: int, length: int) -> dict[str, torch.Tensor]:
+        return {"audio": self.folder.clips[name].read(start, length)}
