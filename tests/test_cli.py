@@ -285,3 +285,15 @@ def test_eval_refuses_a_model_of_another_task(task, model, tmp_path, capsys):
     assert main(["eval", task, "--model", model, "--data", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].endswith(f"is a model of the effect task; `eval {task}` needs a {task} model.")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_effect_on_cuda_equals_the_cpu(tmp_path):
+    x = 0.3 * noisy_melody(3.0, 44100)
+    neuraudio.write_audio(tmp_path / "in.wav", x, 44100, bit_depth="32f")
+    for run_device in ("cpu", "cuda"):
+        assert main(["effect", "klon-centaur", str(tmp_path / "in.wav"), str(tmp_path / f"{run_device}.wav"),
+                     "--knob", "gain=0.8", "--bit-depth", "32f", "--device", run_device, "-q"]) == 0
+    on_cpu, _ = neuraudio.read_audio(tmp_path / "cpu.wav")
+    on_gpu, _ = neuraudio.read_audio(tmp_path / "cuda.wav")
+    assert (on_cpu - on_gpu).abs().max() <= 1e-3

@@ -229,7 +229,7 @@ def test_gated_gain_effect_learns_a_compressor_quickly():
     first = None
     for _ in range(300):
         loss = esr(model(x, {}), y)
-        first = float(loss) if first is None else first
+        first = float(loss.detach()) if first is None else first
         opt.zero_grad()
         loss.backward()
         opt.step()
