@@ -22,7 +22,8 @@ Two paths run a model:
 
 Both give the same numbers as ``model.process`` with the knob trajectory of :func:`knob_trajectory` (tests check
 1e-5). A block containing NaN or Inf produces silence, resets the model's state and is counted; it never reaches
-the model. On CPU, denormals are flushed to zero (a process-wide torch setting, made in ``prepare``).
+the model. On CPU, denormals are flushed to zero; on CUDA in float32, cuDNN's TF32 convolutions are turned off (both
+process-wide torch settings, made in ``prepare``).
 """
 
 from __future__ import annotations
@@ -184,9 +185,15 @@ class Engine:
         if self.device.type == "cpu":
             torch.set_flush_denormal(True)
         model = self.model.eval().to(self.device)
+        _compact_rnn_weights(model)
+        if self.device.type == "cuda" and self.dtype == torch.float32:
+            # cuDNN convolutions default to TF32 (10-bit mantissas): a TCN's graph step and its offline pass then
+            # differed by 3e-4 on an H100. float32 means float32; process-wide, like denormal flushing on the CPU.
+            torch.backends.cudnn.allow_tf32 = False
         if self.dtype != torch.float32:
             self._check_precision()
             model.to(self.dtype)
+            _compact_rnn_weights(model)
         n_knobs, size = len(model.knobs), self.block_size
         pin = self.device.type == "cuda"
         self._host_in = torch.zeros(self.channels, size, pin_memory=pin)
@@ -402,7 +409,7 @@ class Engine:
                 started = time.perf_counter()
                 reference = model.process(x, **knobs).float()
                 seconds[torch.float32] += time.perf_counter() - started
-                model.to(self.dtype)
+                _compact_rnn_weights(model.to(self.dtype))
                 try:
                     started = time.perf_counter()
                     estimate = model.process(x.to(self.dtype), **knobs).float()
@@ -411,7 +418,7 @@ class Engine:
                     raise EngineError(f"{self._dtype_name} is not supported for this model on {self.device.type} "
                                       f"({str(err).splitlines()[0]}).") from None
                 finally:
-                    model.to(torch.float32)
+                    _compact_rnn_weights(model.to(torch.float32))
                 worst = max(worst, float(esr(estimate, reference, pre_emphasis_coefficient=None)),
                             float(esr(estimate, reference)))
         self.precision_esr = worst
@@ -423,3 +430,11 @@ class Engine:
         if self.device.type == "cpu" and self.precision_speed > SLOWER:
             warnings.warn(f"{self._dtype_name} ran {self.precision_speed:.2f}x as long as float32 for this model on the "
                           "CPU (offline, on the precision test signal); float32 is faster here.", stacklevel=3)
+
+
+def _compact_rnn_weights(model: torch.nn.Module) -> None:
+    """After a move to another device or dtype, put each RNN's weights back in one block: cuDNN otherwise copies
+    them at every call (and warns that it does)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.RNNBase):
+            module.flatten_parameters()
