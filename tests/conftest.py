@@ -1,9 +1,13 @@
 import pytest
 import torch
 
+# One torch thread: the suite's tensors are small, and on a loaded 2-core machine a second thread that waits for a
+# busy core stalls the first (test_pretrained.py took 244 s beside another torch process, 1.2 s alone).
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
-def _seed_and_threads():
+def _seed():
     torch.manual_seed(0)
     yield
 

@@ -18,8 +18,11 @@ SHIPPED = sorted(hub.shipped())
 def test_golden_outputs(name):
     model = neuraudio.load(name)
     golden = load_file(str(HERE / f"{name}.safetensors"))
-    x = golden_input(model)
-    assert torch.equal(x, golden["input"])
+    x = golden["input"]
+    # The generator's float64 sin/exp can round one float32 sample differently with how torch splits the work across
+    # threads (a 1-ulp flake of an exact comparison, about one run in twenty on a loaded machine): regenerated input
+    # must match closely, and the models run on the stored one.
+    assert (golden_input(model) - x).abs().max() <= 1e-6
     for i, knobs in enumerate(knob_settings(model)):
         error = float((model.process(x, **knobs) - golden[f"output_{i}"]).abs().max())
         assert error <= 1e-4, (knobs, error)

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from neuraudio.runtime.precision import compact_rnn_weights, measure_precision
 from neuraudio.stream.processor import Processor, Stream, cast_state, glide_coefficient
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -185,7 +186,7 @@ class Engine:
         if self.device.type == "cpu":
             torch.set_flush_denormal(True)
         model = self.model.eval().to(self.device)
-        _compact_rnn_weights(model)
+        compact_rnn_weights(model)
         if self.device.type == "cuda" and self.dtype == torch.float32:
             # cuDNN convolutions default to TF32 (10-bit mantissas): a TCN's graph step and its offline pass then
             # differed by 3e-4 on an H100. float32 means float32; process-wide, like denormal flushing on the CPU.
@@ -193,7 +194,7 @@ class Engine:
         if self.dtype != torch.float32:
             self._check_precision()
             model.to(self.dtype)
-            _compact_rnn_weights(model)
+            compact_rnn_weights(model)
         n_knobs, size = len(model.knobs), self.block_size
         pin = self.device.type == "cuda"
         self._host_in = torch.zeros(self.channels, size, pin_memory=pin)
@@ -384,57 +385,18 @@ class Engine:
         self.reset_stats()
 
     def _check_precision(self) -> None:
-        """Measure the output error of ``self.dtype`` against float32 and refuse it if too large.
-
-        The test signal is :func:`neuraudio.examples.exercise_signal` (notes over a 45 dB range, transients,
-        digital silence, noise, a sweep), run with the knobs at their defaults, all at their minimum and all at
-        their maximum; the error is the worst of the plain and the pre-emphasised ESR over those runs (a sine with
-        light noise let klon-centaur through in bfloat16 at 5.7e-5, while guitar DI reached a pre-emphasised 2.2e-3).
-        On the CPU a lower precision that runs slower than float32 (by 10 %, past timing noise) is accepted with a
-        warning.
-        """
-        from neuraudio.examples import exercise_signal
-        from neuraudio.metrics import esr
-
-        model = self.model
-        x = exercise_signal(3.0, model.sample_rate).expand(self.channels, -1).to(self.device)
-        settings = [model.knob_defaults()]
-        for end in ("minimum", "maximum"):
-            values = {name: getattr(spec, end) for name, spec in model.knobs.items()}
-            if values not in settings:
-                settings.append(values)
-        worst, seconds = 0.0, {torch.float32: 0.0, self.dtype: 0.0}
-        with torch.inference_mode():
-            for knobs in settings:
-                started = time.perf_counter()
-                reference = model.process(x, **knobs).float()
-                seconds[torch.float32] += time.perf_counter() - started
-                _compact_rnn_weights(model.to(self.dtype))
-                try:
-                    started = time.perf_counter()
-                    estimate = model.process(x.to(self.dtype), **knobs).float()
-                    seconds[self.dtype] += time.perf_counter() - started
-                except (RuntimeError, ValueError) as err:
-                    raise EngineError(f"{self._dtype_name} is not supported for this model on {self.device.type} "
-                                      f"({str(err).splitlines()[0]}).") from None
-                finally:
-                    _compact_rnn_weights(model.to(torch.float32))
-                worst = max(worst, float(esr(estimate, reference, pre_emphasis_coefficient=None)),
-                            float(esr(estimate, reference)))
-        self.precision_esr = worst
-        self.precision_speed = seconds[self.dtype] / max(seconds[torch.float32], 1e-9)
-        if not worst <= LOW_PRECISION_ESR:
-            raise EngineError(f"{self._dtype_name} changes this model's output by ESR {worst:.2e} against float32 (worst "
-                              f"over the knob settings of a test signal), more than the {LOW_PRECISION_ESR:g} the "
-                              "engine accepts; use float32.")
+        """Refuse ``self.dtype`` if it changes the output by more than ESR 1e-3 against float32 (see
+        :func:`neuraudio.runtime.precision.measure_precision`); warn if it is slower on the CPU."""
+        try:
+            self.precision_esr, self.precision_speed = measure_precision(self.model, self.dtype, self.channels,
+                                                                         self.device)
+        except (RuntimeError, ValueError) as err:
+            raise EngineError(f"{self._dtype_name} is not supported for this model on {self.device.type} "
+                              f"({str(err).splitlines()[0]}).") from None
+        if not self.precision_esr <= LOW_PRECISION_ESR:
+            raise EngineError(f"{self._dtype_name} changes this model's output by ESR {self.precision_esr:.2e} against "
+                              f"float32 (worst over the knob settings of a test signal), more than the "
+                              f"{LOW_PRECISION_ESR:g} the engine accepts; use float32.")
         if self.device.type == "cpu" and self.precision_speed > SLOWER:
             warnings.warn(f"{self._dtype_name} ran {self.precision_speed:.2f}x as long as float32 for this model on the "
                           "CPU (offline, on the precision test signal); float32 is faster here.", stacklevel=3)
-
-
-def _compact_rnn_weights(model: torch.nn.Module) -> None:
-    """After a move to another device or dtype, put each RNN's weights back in one block: cuDNN otherwise copies
-    them at every call (and warns that it does)."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.RNNBase):
-            module.flatten_parameters()
