@@ -49,8 +49,9 @@ def device(name: str) -> str:
 
 
 def default_threads() -> int:
-    """Half the cores this process may use, 1 to 4: a command shares the machine (a 10 s file through an effect
-    took 3.0 s with torch's default of every core while one core was busy, and 0.71 s with one thread)."""
+    """Half the cores this process may use, 1 to 4: a command shares the machine, and torch's default of every core
+    stalls when one is busy (benchmarks/effect_threads.py: a 10 s file through klon-centaur on 2 cores, one busy,
+    took 11.5 s with 2 threads and 0.39 s with 1)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
