@@ -109,7 +109,8 @@ def evaluate(task: str, model: Processor, root, progress: Callable[[str], None] 
         raise ValueError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}.")
     if model.task != task:
         what = f"a model of the {model.task} task" if model.task else "a model of no declared task"
-        raise ValueError(f"{type(model).__name__} is {what}; `eval {task}` needs a {task} model.")
+        article = "an" if task[0] in "aeiou" else "a"
+        raise ValueError(f"{type(model).__name__} is {what}; `eval {task}` needs {article} {task} model.")
     items = {}
     for name, row in RUNNERS[task](model, root):
         items[name] = {k: float(v) for k, v in row.items()}
