@@ -173,6 +173,7 @@ def save_folder(model: Processor, folder, *, name: str, task: str, training: dic
             "format_version": FORMAT_VERSION, "name": name, "task": task, "summary": summary,
             "class": config["class"], "kwargs": config["kwargs"],
             "sample_rate": model.sample_rate, "latency": model.latency,
+            "inputs": model.input_channels(), "stems": list(model.stems),
             "knobs": {k: vars(spec) for k, spec in model.knobs.items()},
             "weights_sha256": sha256(tmp / WEIGHTS),
             "training": training or {}, "metrics": metrics or {},
@@ -215,8 +216,9 @@ def _row(name: str, model: Processor, task: str, summary: str) -> dict[str, Any]
     return {
         "name": name, "task": task, "summary": summary,
         "sample_rate": model.sample_rate, "latency": model.latency,
-        "stream_latency": model.stream(block_size=1).latency,
+        "stream_latency": model.stream(block_size=model.hop).latency,
         "channels": model.in_channels,
+        "inputs": model.input_channels(), "stems": list(model.stems),
         "knobs": {k: vars(spec) for k, spec in model.knobs.items()},
     }
 

@@ -357,3 +357,25 @@ def test_cuda_lower_precision_on_the_stream_path(dtype):
     reference = Engine(model, SR, 128).prepare()
     y32 = torch.cat([reference.process(b).clone() for b in x.split(128, -1)], dim=-1)
     assert float(((y - y32) ** 2).sum() / (y32**2).sum()) <= 1e-3
+
+
+@pytest.mark.parametrize("name", ["two-inputs", "stems"])
+def test_engine_hosts_two_input_models_and_stems(name):
+    from tests.test_stream_processor import BandSplit, EchoSubtract
+
+    model = EchoSubtract(SR) if name == "two-inputs" else BandSplit(SR)
+    inputs = [signal(0.25, 1, seed=1), signal(0.25, 1, seed=2)] if name == "two-inputs" else [signal(0.25, 2)]
+    changes = [(1000, {"gain": 1.0}), (2500, {"gain": 0.0})] if model.knobs else []
+    errors = assert_stream_matches_offline(model, *inputs, block_size=3 * model.hop + 7, changes=changes,
+                                           make_runner=engine_runner(model))
+    assert max(errors.values()) <= 1e-5
+    engine = Engine(model, SR, 64, channels=inputs[0].shape[0]).prepare()
+    blocks = [x[:, :64].numpy() for x in inputs]
+    y = engine.process(*blocks)
+    assert y.shape == ((2, 2, 64) if model.stems else (1, 64)) and isinstance(y, np.ndarray)
+    bad = [b.copy() for b in blocks]
+    bad[-1][0, 5] = np.inf  # a non-finite sample in any input silences the block
+    assert not engine.process(*bad).any() and engine.stats().nonfinite_blocks == 1
+    if name == "two-inputs":
+        with pytest.raises(EngineError, match=r"one block per input, mic \(1, n\), ref \(1, n\)"):
+            engine.process(blocks[0])

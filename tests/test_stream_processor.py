@@ -201,3 +201,105 @@ def test_blocks_much_larger_than_the_frame():
     x = noisy_tones()
     errors = assert_stream_matches_offline(model, x, patterns=["random"], block_size=4000)
     assert errors["random"] <= 1e-5
+
+
+class EchoSubtract(Processor):
+    """Two inputs: ``mic - gain * (ref delayed by 3 samples)``, in hops of 4 (a toy echo canceller)."""
+
+    inputs = {"mic": 1, "ref": 1}
+    knobs = {"gain": Knob(0.5, 0.0, 1.0, "0..1")}
+
+    def __init__(self, sample_rate: int = SR):
+        super().__init__(sample_rate, hop=4)
+
+    def forward(self, x, knobs):
+        mic, ref = x
+        delayed = torch.nn.functional.pad(ref, (3, 0))[..., : ref.shape[-1]]
+        return mic - knobs["gain"] * delayed
+
+    def init_state(self, channels, max_samples, device):
+        return [torch.zeros(1, 3, device=device)]
+
+    def step(self, x, state, knobs):
+        mic, ref = x
+        history = torch.cat([state[0], ref], dim=-1)
+        state[0] = history[..., -3:]
+        return mic - knobs["gain"] * history[..., : ref.shape[-1]]
+
+
+class BandSplit(Processor):
+    """Stems ``("low", "high")``: a 4-tap moving average and the rest, for inputs of any channel count."""
+
+    stems = ("low", "high")
+
+    def __init__(self, sample_rate: int = SR):
+        super().__init__(sample_rate, hop=1)
+
+    def _split(self, x, history):
+        padded = torch.cat([history, x], dim=-1)
+        low = sum(padded[..., k : k + x.shape[-1]] for k in range(4)) / 4
+        return torch.stack([low, x - low], dim=-3), padded[..., -3:]
+
+    def forward(self, x, knobs):
+        return self._split(x, x.new_zeros(*x.shape[:-1], 3))[0]
+
+    def init_state(self, channels, max_samples, device):
+        return [torch.zeros(channels, 3, device=device)]
+
+    def step(self, x, state, knobs):
+        y, state[0] = self._split(x, state[0])
+        return y
+
+
+def test_two_input_model_streams_like_offline_with_knob_changes():
+    mic, ref = torch.randn(1, 3000), torch.randn(1, 3000)
+    model = EchoSubtract()
+    y = model.process(mic, ref, gain=1.0)
+    assert torch.allclose(y[:, 3:], mic[:, 3:] - ref[:, :-3]) and y.shape == (1, 3000)
+    errors = assert_stream_matches_offline(model, mic, ref, changes=[(700, {"gain": 0.0}), (2000, {"gain": 0.9})])
+    assert max(errors.values()) <= 1e-6
+    stream = model.stream(block_size=64)
+    assert stream.latency == 3 and stream.input_shapes == {"mic": 1, "ref": 1}
+
+
+def test_two_input_errors_are_sentences():
+    model = EchoSubtract()
+    with pytest.raises(ValueError, match=r"takes 2 input\(s\) \(mic, ref\), got 1"):
+        model.process(torch.zeros(1, 10))
+    with pytest.raises(ValueError, match="takes 1 channels on input 'ref', got 2"):
+        model.process(torch.zeros(1, 10), torch.zeros(2, 10))
+    with pytest.raises(ValueError, match=r"must have the same length, got \[9, 10\]"):
+        model.process(torch.zeros(1, 10), torch.zeros(1, 9))
+    stream = model.stream(block_size=64)
+    with pytest.raises(ValueError, match=r"takes 2 block\(s\) per call \(mic, ref\), got 1"):
+        stream.process(torch.zeros(1, 8))
+    with pytest.raises(ValueError, match=r"a block of ref must be shaped \(1, 8\)"):
+        stream.process(torch.zeros(1, 8), torch.zeros(1, 7))
+
+
+def test_stems_come_before_the_channels_and_stream_like_offline():
+    x = torch.randn(2, 2000)
+    model = BandSplit()
+    y = model.process(x)
+    assert y.shape == (2, 2, 2000) and torch.allclose(y.sum(0), x, atol=1e-6)  # (stems, channels, time)
+    batched = model.process(torch.stack([x, 2 * x]))
+    assert batched.shape == (2, 2, 2, 2000) and torch.allclose(batched[1], 2 * y, atol=1e-5)
+    errors = assert_stream_matches_offline(model, x)
+    assert max(errors.values()) <= 1e-6
+    assert model.stream(block_size=16, channels=2).process(x[:, :16]).shape == (2, 2, 16)
+
+
+@pytest.mark.parametrize("n_fft,hop", [(256, 64), (512, 128)])
+def test_block_multiple_removes_the_partial_hop_wait(n_fft, hop):
+    """A host that promises whole hops gets latency n_fft - hop instead of n_fft - 1, with the same numbers."""
+    model = SpectralGate(SR, n_fft, hop)
+    x = noisy_tones()
+    stream = model.stream(block_size=4 * hop, block_multiple=hop)
+    assert stream.latency == n_fft - hop == model.latency
+    errors = assert_stream_matches_offline(model, x, block_multiple=hop, block_size=4 * hop,
+                                           changes=[(hop * 20, {"threshold_db": -30.0})])
+    assert max(errors.values()) <= 1e-5
+    with pytest.raises(ValueError, match=f"not a multiple of {hop}"):
+        stream.process(torch.zeros(1, hop + 1))
+    with pytest.raises(ValueError, match="block_multiple must be a multiple of the model's hop"):
+        model.stream(block_size=512, block_multiple=hop + 1)

@@ -31,8 +31,11 @@ def model_lines(row: dict, detail: bool = False) -> list[str]:
     elif detail:
         lines.append("  no knobs")
     if detail:
-        channels = "any (each processed independently)" if row["channels"] == 1 else str(row["channels"])
-        lines.append(f"  class {row['class']}, {row['parameters']:,} parameters, input channels: {channels}")
+        inputs = ", ".join(f"{name} ({'any channels, each alone' if ch is None else f'{ch} ch'})"
+                           for name, ch in row["inputs"].items())
+        lines.append(f"  class {row['class']}, {row['parameters']:,} parameters; inputs: {inputs}")
+        if row["stems"]:
+            lines.append(f"  stems: {', '.join(row['stems'])}")
         if row.get("path"):
             lines.append(f"  folder {row['path']} (model card: README.md)")
         training = row.get("training") or {}

@@ -99,10 +99,14 @@ class Engine:
             raise EngineError(f"block_size must be at least 1 sample, got {block_size}.")
         if channels < 1:
             raise EngineError(f"channels must be at least 1, got {channels}.")
+        specs = model.input_channels()
         try:
-            model.check_channels(channels)
+            if len(specs) == 1:
+                model.check_channels(channels)
         except ValueError as err:
             raise EngineError(str(err)) from None
+        # channels per input, in call order: fixed by the model, or the host's count for inputs of any count
+        self.input_shapes = {name: int(channels) if want is None else want for name, want in specs.items()}
         try:
             self.device = torch.device(device)
         except (RuntimeError, TypeError):
@@ -123,8 +127,9 @@ class Engine:
         self.model = copy.deepcopy(model)  # the engine's own copy: moving it to a device or dtype leaves yours alone
         self.sample_rate = int(sample_rate)
         self.block_size = int(block_size)
-        self.channels = int(channels)
-        self.out_channels = self.channels if model.in_channels == 1 else model.out_channels
+        self.channels = next(iter(self.input_shapes.values()))
+        self.out_channels = model.output_channels(self.channels)
+        self.out_shape = (len(model.stems), self.out_channels) if model.stems else (self.out_channels,)
         self.use_graph = bool(cuda_graph) and self.device.type == "cuda"
         self.path = "direct" if model.hop == 1 else "stream"
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -197,10 +202,10 @@ class Engine:
             compact_rnn_weights(model)
         n_knobs, size = len(model.knobs), self.block_size
         pin = self.device.type == "cuda"
-        self._host_in = torch.zeros(self.channels, size, pin_memory=pin)
-        self._host_out = torch.zeros(self.out_channels, size, pin_memory=pin)
+        self._host_in = [torch.zeros(ch, size, pin_memory=pin) for ch in self.input_shapes.values()]
+        self._host_out = torch.zeros(*self.out_shape, size, pin_memory=pin)
         self._host_out_np = self._host_out.numpy()
-        self._x = torch.zeros(self.channels, size, device=self.device, dtype=self.dtype)
+        self._x = [torch.zeros(ch, size, device=self.device, dtype=self.dtype) for ch in self.input_shapes.values()]
         self._knob_rows = torch.zeros(n_knobs, size, dtype=torch.float64)
         self._knob_host = torch.zeros(n_knobs, size, pin_memory=pin)
         self._knob_dev = torch.zeros(n_knobs, size, device=self.device, dtype=self.dtype)
@@ -213,7 +218,7 @@ class Engine:
         if self.path == "direct":
             self._state = model.init_state(self.channels, size, self.device)
             self._state = self._cast_state(self._state)
-            self._y = torch.zeros(self.out_channels, size, device=self.device, dtype=self.dtype)
+            self._y = torch.zeros(*self.out_shape, size, device=self.device, dtype=self.dtype)
             if self.use_graph:
                 self._capture()
         else:
@@ -248,28 +253,38 @@ class Engine:
             self._stream.set_knobs(**values)
 
     # ---- the audio callback -----------------------------------------------------------------------------------
-    def process(self, block: np.ndarray | torch.Tensor, out: np.ndarray | torch.Tensor | None = None):
-        """Process one host block ``(channels, n)``, ``n <= block_size``; returns ``(out_channels, n)`` of the
-        same kind (numpy float32 or a torch tensor on the CPU), or ``out`` filled in."""
+    def process(self, *blocks: np.ndarray | torch.Tensor, out: np.ndarray | torch.Tensor | None = None):
+        """Process one host block per model input, each ``(channels, n)`` with the same ``n <= block_size``;
+        returns ``(out_channels, n)`` (``(stems, out_channels, n)`` for a model with stems) of the same kind as the
+        first block (numpy float32 or a torch tensor on the CPU), or ``out`` filled in."""
         start = time.perf_counter()
         if threading.get_ident() != self._audio_thread:
             self._adopt_thread()
-        n = block.shape[-1]
-        if block.ndim != 2 or block.shape[0] != self.channels or n > self.block_size:
-            raise EngineError(f"a block must be shaped ({self.channels}, n <= {self.block_size}), "
-                              f"got {tuple(block.shape)}.")
+        n = blocks[0].shape[-1] if blocks else 0
+        if len(blocks) != len(self.input_shapes) or any(
+                b.ndim != 2 or b.shape != (ch, n) for b, ch in zip(blocks, self.input_shapes.values())) \
+                or n > self.block_size:
+            if len(self.input_shapes) == 1:
+                raise EngineError(f"a block must be shaped ({self.channels}, n <= {self.block_size}), got "
+                                  f"{', '.join(str(tuple(b.shape)) for b in blocks) or 'no block'}.")
+            shapes = ", ".join(f"{name} ({ch}, n)" for name, ch in self.input_shapes.items())
+            raise EngineError(f"process takes one block per input, {shapes} with the same n <= {self.block_size}, "
+                              f"got {[tuple(b.shape) for b in blocks]}.")
         self._require_prepared()
-        is_numpy = isinstance(block, np.ndarray)
-        host_in = self._host_in[:, :n]
-        host_in.copy_(torch.from_numpy(block) if is_numpy else block)
+        is_numpy = isinstance(blocks[0], np.ndarray)
+        finite = True
+        for host, block in zip(self._host_in, blocks):
+            host = host[:, :n]
+            host.copy_(torch.from_numpy(block) if isinstance(block, np.ndarray) else block)
+            finite = finite and bool(torch.isfinite(host).all())
         if n:
-            if bool(torch.isfinite(host_in).all()):
-                self._run(host_in, n)
+            if finite:
+                self._run(n)
             else:
-                self._host_out[:, :n].zero_()
+                self._host_out[..., :n].zero_()
                 self._nonfinite += 1
                 self.reset()
-        result = self._host_out_np[:, :n] if is_numpy else self._host_out[:, :n]
+        result = self._host_out_np[..., :n] if is_numpy else self._host_out[..., :n]
         if out is not None:
             out[..., :n] = result
             result = out
@@ -287,24 +302,26 @@ class Engine:
             raise EngineError("call prepare() before process() or reset().")
 
     @torch.inference_mode()
-    def _run(self, host_in: torch.Tensor, n: int) -> None:
+    def _run(self, n: int) -> None:
         if self.path == "stream":
-            self._host_out[:, :n].copy_(self._stream.process(host_in))
+            self._host_out[..., :n].copy_(self._stream.process(*(host[:, :n] for host in self._host_in)))
             return
         self._fill_knobs(n)
         full = n == self.block_size
-        x, knobs = self._x[:, :n], self._knob_dev[:, :n]
-        x.copy_(host_in, non_blocking=True)
+        xs, knobs = [x[:, :n] for x in self._x], self._knob_dev[:, :n]
+        for x, host in zip(xs, self._host_in):
+            x.copy_(host[:, :n], non_blocking=True)
         if self.model.knobs:
             knobs.copy_(self._knob_host[:, :n], non_blocking=True)
         if full and self.graph is not None:
             self.graph.replay()
             y = self._y
         else:
-            y = self._step(x, knobs)
-        self._host_out[:, :n].copy_(y[:, :n])  # synchronous: the host needs the samples now
+            y = self._step(xs, knobs)
+        self._host_out[..., :n].copy_(y[..., :n])  # synchronous: the host needs the samples now
 
-    def _step(self, x: torch.Tensor, knobs: torch.Tensor) -> torch.Tensor:
+    def _step(self, xs: list[torch.Tensor], knobs: torch.Tensor) -> torch.Tensor:
+        x = xs[0] if len(xs) == 1 else tuple(xs)
         named = {name: knobs[i] for i, name in enumerate(self.model.knobs)}
         state = self._state
         tensors = self._state_tensors(state)
@@ -365,7 +382,7 @@ class Engine:
         except Exception as err:  # noqa: BLE001 - any capture failure means: run eagerly, and report it
             self.graph = None
             self.fallback_reason = f"CUDA graph capture failed ({type(err).__name__}: {err}); running eagerly"
-            self._y = torch.zeros(self.out_channels, self.block_size, device=self.device, dtype=self.dtype)
+            self._y = torch.zeros(*self.out_shape, self.block_size, device=self.device, dtype=self.dtype)
         self._zero_state()
 
     def _zero_state(self, fresh: list[torch.Tensor] | None = None) -> None:
@@ -378,9 +395,9 @@ class Engine:
     def _warm_up(self) -> None:
         """Run a few silent blocks (allocator pools, kernels, lazy initialisation), then return to rest."""
         self.prepared = True
-        silence = torch.zeros(self.channels, self.block_size)
+        silence = [torch.zeros(ch, self.block_size) for ch in self.input_shapes.values()]
         for _ in range(8):
-            self.process(silence)
+            self.process(*silence)
         self.reset()
         self.reset_stats()
 

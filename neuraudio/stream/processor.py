@@ -115,13 +115,20 @@ def knob_trajectory(initial: float, changes: Sequence[tuple[int, float]], length
 class Processor(nn.Module):
     """Base class of every neuraudio model (see the module docstring for the contract).
 
-    Class attributes a subclass sets: ``task`` (its family, e.g. ``"effect"``), ``in_channels`` / ``out_channels``
-    (1 and 1 for a mono model, which then processes every channel of a multichannel signal independently),
+    Class attributes a subclass sets: ``task`` (its family, e.g. ``"effect"``); ``inputs`` (name -> channel count,
+    in call order: ``{"x": None}`` for one input of any channel count, each channel processed independently;
+    ``{"mic": 1, "ref": 1}`` for an echo canceller); ``stems`` (``("harmonic", "percussive")`` for a separator:
+    outputs gain a stems axis before the channels); ``in_channels`` / ``out_channels`` (a single-input model with a
+    fixed channel count sets ``in_channels``; a model with several inputs or a fixed count sets ``out_channels``);
     ``knobs`` (name -> :class:`Knob`).
+
+    With several inputs, ``forward`` and ``step`` receive them as a tuple in ``inputs`` order in place of ``x``.
     Instance attributes: ``sample_rate`` (Hz), ``hop`` (samples per step).
     """
 
     task: str | None = None  # the family a model serves ("effect", ...): what `neuraudio eval TASK` accepts
+    inputs: Mapping[str, int | None] = {"x": None}  # name -> channel count (None: any, each processed alone)
+    stems: tuple[str, ...] = ()  # named outputs: output (..., stems, channels, time); () for one output
     in_channels: int = 1
     out_channels: int = 1
     knobs: Mapping[str, Knob] = {}
@@ -185,9 +192,42 @@ class Processor(nn.Module):
         """Algorithmic delay in samples when fed whole hops (``process`` removes it)."""
         return self.step_latency
 
-    def check_channels(self, channels: int) -> None:
-        if self.in_channels != 1 and channels != self.in_channels:
-            raise ValueError(f"{type(self).__name__} takes {self.in_channels} channels, got {channels}.")
+    def input_channels(self) -> dict[str, int | None]:
+        """Each input's channel count (``None``: any), in call order."""
+        if len(self.inputs) == 1 and self.in_channels != 1:
+            return {next(iter(self.inputs)): self.in_channels}
+        return dict(self.inputs)
+
+    def output_channels(self, channels: int | None = None) -> int:
+        """Channels of the output for a single-input model fed ``channels`` (a model of any channel count keeps them)."""
+        specs = self.input_channels()
+        if len(specs) == 1 and next(iter(specs.values())) is None:
+            if channels is None:
+                raise ValueError("a model of any channel count needs the channel count of its input.")
+            return channels
+        return self.out_channels
+
+    def check_channels(self, channels: int, name: str | None = None) -> None:
+        specs = self.input_channels()
+        name = name or next(iter(specs))
+        want = specs[name]
+        if want is not None and channels != want:
+            where = f" on input {name!r}" if len(specs) > 1 else ""
+            raise ValueError(f"{type(self).__name__} takes {want} channels{where}, got {channels}.")
+
+    def check_inputs(self, inputs: Sequence[torch.Tensor]) -> None:
+        """Count, type, channels and length of ``process`` inputs, each ``(..., channels, time)``."""
+        specs = self.input_channels()
+        if len(inputs) != len(specs):
+            raise ValueError(f"{type(self).__name__} takes {len(specs)} input(s) ({', '.join(specs)}), "
+                             f"got {len(inputs)}.")
+        for name, x in zip(specs, inputs):
+            if not torch.is_tensor(x) or not x.is_floating_point() or x.ndim < 2:
+                raise ValueError(f"input {name} must be a float tensor shaped (..., channels, time).")
+            self.check_channels(x.shape[-2], name)
+        lengths = {x.shape[-1] for x in inputs}
+        if len(lengths) > 1:
+            raise ValueError(f"the inputs ({', '.join(specs)}) must have the same length, got {sorted(lengths)}.")
 
     def knob_defaults(self) -> dict[str, float]:
         return {name: spec.default for name, spec in self.knobs.items()}
@@ -206,28 +246,29 @@ class Processor(nn.Module):
             updated[name] = self.knobs[name].check(name, value)
         return updated
 
-    def process(self, x: torch.Tensor, **knobs: KnobValue) -> torch.Tensor:
-        """Process a whole signal offline.
+    def process(self, *inputs: torch.Tensor, **knobs: KnobValue) -> torch.Tensor:
+        """Process whole signals offline.
 
         Args:
-            x: ``(..., channels, time)`` float tensor at ``sample_rate``.
+            *inputs: one ``(..., channels, time)`` float tensor per input (``model.inputs``, in order; most models
+                take one, ``x``), at ``sample_rate``, all of the same length.
             **knobs: each a number or a per-sample tensor ``(time,)`` / ``(..., time)`` (automation); missing knobs
                 take their default.
 
         Returns:
-            ``(..., out_channels, time)``, aligned with ``x`` (the latency is removed).
+            ``(..., out_channels, time)``, or ``(..., stems, out_channels, time)`` for a model with stems, aligned
+            with the inputs (the latency is removed).
 
         Autograd records the call only in training mode (``model.train()``, as a training loop sets it): a loaded
         model is in eval mode, so inference keeps no graph (klon-centaur over 120 s of audio peaked at 7.6 GB of RSS
         and took 26.5 s with one, 2.4 GB and 6.2 s without) and the output converts with ``.numpy()``.
         """
-        if not torch.is_tensor(x) or not x.is_floating_point() or x.ndim < 2:
-            raise ValueError("x must be a float tensor shaped (..., channels, time).")
-        self.check_channels(x.shape[-2])
+        self.check_inputs(inputs)
         self.check_knob_names(knobs)
+        x = inputs[0]
         length, lat = x.shape[-1], self.latency
         padded = -(-(length + lat) // self.hop) * self.hop
-        xp = nn.functional.pad(x, (0, padded - length))
+        xp = tuple(nn.functional.pad(i, (0, padded - length)) for i in inputs)
         per_sample = {}
         for name, spec in self.knobs.items():
             value = knobs.get(name, spec.default)
@@ -242,12 +283,15 @@ class Processor(nn.Module):
             else:
                 per_sample[name] = torch.full((padded,), spec.check(name, value), device=x.device, dtype=x.dtype)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.training):
-            y = self(xp, per_sample)
+            y = self(xp[0] if len(xp) == 1 else xp, per_sample)
         return y[..., lat : lat + length]
 
-    def stream(self, block_size: int = 512, device="cpu", channels: int | None = None) -> "Stream":
-        """A :class:`Stream` for host blocks of up to ``block_size`` samples of ``channels`` channels."""
-        return Stream(self, block_size, device, channels)
+    def stream(self, block_size: int = 512, device="cpu", channels: int | None = None,
+               block_multiple: int | None = None) -> "Stream":
+        """A :class:`Stream` for host blocks of up to ``block_size`` samples of ``channels`` channels (for inputs
+        of any channel count); ``block_multiple``: the host promises blocks whose length is a multiple of it (a
+        multiple of ``hop``), for a latency ``hop - 1`` samples lower."""
+        return Stream(self, block_size, device, channels, block_multiple)
 
 
 def parameter_dtype(model: nn.Module) -> torch.dtype:
@@ -272,25 +316,42 @@ class Stream:
     moved to ``bfloat16`` streams in ``bfloat16``). ``set_knobs`` may be called from another thread: it swaps in a
     new dict, which the audio thread picks up at its next block.
 
+    Args:
+        block_size: the largest block the host will pass.
+        channels: channels of the inputs whose count the model leaves open (default 1).
+        block_multiple: the host promises blocks whose length is a multiple of this (itself a multiple of the
+            model's hop); the stream then needs no partly filled hop, and its latency is ``hop - 1`` lower.
+
     Shape:
-        ``process(block)``: ``(channels, n)`` -> ``(out_channels, n)`` (``out_channels = channels`` for a mono model).
+        ``process(*blocks)``: one ``(channels, n)`` block per input -> ``(out_channels, n)``, or
+        ``(stems, out_channels, n)`` for a model with stems (``out_channels = channels`` for a mono model).
     """
 
-    def __init__(self, model: Processor, block_size: int, device="cpu", channels: int | None = None):
+    def __init__(self, model: Processor, block_size: int, device="cpu", channels: int | None = None,
+                 block_multiple: int | None = None):
         if block_size < 1:
             raise ValueError(f"block_size must be at least 1, got {block_size}.")
+        hop = model.hop
+        if block_multiple is not None and (block_multiple < 1 or block_multiple % hop):
+            raise ValueError(f"block_multiple must be a multiple of the model's hop {hop}, got {block_multiple}.")
         self.model = model
         self.block_size = int(block_size)
+        self.block_multiple = block_multiple
         self.device = torch.device(device)
-        self.channels = model.in_channels if channels is None else int(channels)
-        model.check_channels(self.channels)
-        hop = model.hop
-        out_ch = self.channels if model.in_channels == 1 else model.out_channels
+        specs = model.input_channels()
+        if channels is not None and len(specs) == 1:
+            model.check_channels(int(channels))
+        # channels per input, in call order: fixed by the model, or the host's count for inputs of any count
+        self.input_shapes = {name: int(channels or 1) if want is None else want for name, want in specs.items()}
+        self.channels = next(iter(self.input_shapes.values()))
+        out_ch = model.output_channels(self.channels)
         self.dtype = parameter_dtype(model)
-        self._inputs = SampleQueue((self.channels,), block_size + hop, self.device, self.dtype)
+        self._inputs = [SampleQueue((ch,), block_size + hop, self.device, self.dtype) for ch in self.input_shapes.values()]
         self._knob_queue = SampleQueue((len(model.knobs),), block_size + hop, self.device, self.dtype)
         # hop - 1 samples of silence make every n-in/n-out call possible, whatever the block pattern.
-        self._outputs = SampleQueue((out_ch,), block_size + 2 * hop, self.device, self.dtype, prefill=hop - 1)
+        self._wait = 0 if block_multiple else hop - 1
+        lead = (len(model.stems), out_ch) if model.stems else (out_ch,)
+        self._outputs = SampleQueue(lead, block_size + 2 * hop, self.device, self.dtype, prefill=self._wait)
         self._coefficient = glide_coefficient(model.knob_time_constant_ms, model.sample_rate)
         self._targets = model.knob_defaults()
         self._current = dict(self._targets)
@@ -300,8 +361,9 @@ class Stream:
 
     @property
     def latency(self) -> int:
-        """Constant delay in samples between input and output of this stream."""
-        return self.model.latency + self.model.hop - 1
+        """Constant delay in samples between input and output of this stream: the model's latency, plus the
+        ``hop - 1`` samples a partly filled hop waits unless the host promised whole hops (``block_multiple``)."""
+        return self.model.latency + self._wait
 
     @property
     def knobs(self) -> dict[str, float]:
@@ -317,20 +379,33 @@ class Stream:
 
     def reset(self) -> None:
         """Clear all audio state (queues, model state); keep the knob values."""
-        self._inputs.reset()
+        for queue in self._inputs:
+            queue.reset()
         self._knob_queue.reset()
         self._outputs.reset()
         self._state = cast_state(self.model.init_state(self.channels, self._max_step, self.device), self.dtype)
         self._current = dict(self._targets)
         self._started = False
 
-    @torch.no_grad()
-    def process(self, block: torch.Tensor) -> torch.Tensor:
-        n = block.shape[-1]
-        if block.ndim != 2 or block.shape[0] != self.channels:
-            raise ValueError(f"a block must be shaped ({self.channels}, n), got {tuple(block.shape)}.")
+    def check_blocks(self, blocks: Sequence[torch.Tensor]) -> int:
+        """The common length ``n`` of one block per input, after checking shapes and the block size."""
+        if len(blocks) != len(self.input_shapes):
+            names = ", ".join(self.input_shapes)
+            raise ValueError(f"this stream takes {len(self.input_shapes)} block(s) per call ({names}), got {len(blocks)}.")
+        n = blocks[0].shape[-1]
+        for (name, channels), block in zip(self.input_shapes.items(), blocks):
+            if block.ndim != 2 or block.shape[0] != channels or block.shape[-1] != n:
+                raise ValueError(f"a block of {name} must be shaped ({channels}, {n}), got {tuple(block.shape)}.")
         if n > self.block_size:
             raise ValueError(f"a block of {n} samples exceeds this stream's block_size {self.block_size}.")
+        if self.block_multiple and n % self.block_multiple:
+            raise ValueError(f"a block of {n} samples is not a multiple of {self.block_multiple}, as this stream's "
+                             "host promised.")
+        return n
+
+    @torch.no_grad()
+    def process(self, *blocks: torch.Tensor) -> torch.Tensor:
+        n = self.check_blocks(blocks)
         self._started = True
         targets = self._targets
         if self.model.knobs:
@@ -339,12 +414,13 @@ class Stream:
                 values, self._current[name] = glide(self._current[name], targets[name], n, self._coefficient)
                 rows.append(values)
             self._knob_queue.push(torch.stack(rows).to(self.device, self.dtype))
-        self._inputs.push(block.to(self.device, self.dtype))
+        for queue, block in zip(self._inputs, blocks):
+            queue.push(block.to(self.device, self.dtype))
         hop = self.model.hop
-        whole = (self._inputs.count // hop) * hop
+        whole = (self._inputs[0].count // hop) * hop
         if whole:
-            x = self._inputs.pop(whole)
+            xs = [queue.pop(whole) for queue in self._inputs]
             knob_rows = self._knob_queue.pop(whole) if self.model.knobs else None
             knobs = {name: knob_rows[i] for i, name in enumerate(self.model.knobs)} if self.model.knobs else {}
-            self._outputs.push(self.model.step(x, self._state, knobs))
+            self._outputs.push(self.model.step(xs[0] if len(xs) == 1 else tuple(xs), self._state, knobs))
         return self._outputs.pop(n)
