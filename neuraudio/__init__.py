@@ -8,12 +8,12 @@
 
 __version__ = "0.1.0"
 
-from neuraudio.api import FileReport, process_file
+from neuraudio.api import FileReport, process_file, process_files
 from neuraudio.audio import AudioError, audio_info, read_audio, write_audio
 from neuraudio.hub import ModelError, list_models, load
 from neuraudio.runtime import Engine, EngineError
 
 __all__ = [
-    "AudioError", "Engine", "EngineError", "FileReport", "ModelError", "audio_info", "list_models", "load", "process_file", "read_audio",
+    "AudioError", "Engine", "EngineError", "FileReport", "ModelError", "audio_info", "list_models", "load", "process_file", "process_files", "read_audio",
     "write_audio", "__version__",
 ]

@@ -1,11 +1,12 @@
-"""File-level entry points of the public API: run a Processor over an audio file with bounded memory."""
+"""File-level entry points of the public API: run a Processor over audio files with bounded memory."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -55,67 +56,113 @@ class _Resampler:
 
 
 @torch.inference_mode()
-def process_file(model: Processor, input_path, output_path, *, knobs: Mapping[str, float] | None = None,
-                 bit_depth: str = "24", block_frames: int = 65536, device="cpu",
-                 progress: Callable[[int], None] | None = None) -> FileReport:
-    """Process an audio file through a single-input, single-output Processor, block by block.
+def process_files(model: Processor, inputs: Sequence, outputs: Sequence, *,
+                  knobs: Mapping[str, float] | None = None, bit_depth: str = "24", block_frames: int = 65536,
+                  device="cpu", progress: Callable[[int], None] | None = None) -> FileReport:
+    """Process audio files through a Processor, block by block: one input file per model input (``model.inputs``,
+    in order) and one output file, or one per stem (``model.stems``, in order; ``None`` skips a stem).
 
-    The file is resampled to the model's rate and back (soxr, streaming) and, for a model with a fixed channel
-    count, mixed or up-mixed to it; the output has the input's length and rate. Memory stays bounded whatever the
-    file's length. The output is written atomically and never over the input.
+    Every input is resampled to the model's rate (soxr, streaming) and, for an input with a fixed channel count,
+    mixed down or up to it; the outputs have the first input's length and rate. Memory stays bounded whatever the
+    files' length (a non-causal model streams with its chunk and context as latency). The outputs are written
+    atomically and never over an input; on any error none of them is left.
 
     Args:
         knobs: knob values (constant over the file).
         bit_depth: ``"16"``, ``"24"`` or ``"32f"``.
-        progress: called with the number of input frames consumed after each block.
+        progress: called with the number of frames of the first input consumed after each block.
     """
     started = time.perf_counter()
-    info = audio_info(input_path)
-    if info.frames == 0:
-        raise AudioError(f"{input_path}: the file holds no samples.")
-    if Path(output_path).exists() and Path(output_path).resolve() == Path(input_path).resolve():
-        raise AudioError(f"{output_path}: refusing to overwrite an input file.")
-    channels = info.channels if model.in_channels == 1 else model.in_channels
-    out_channels = channels if model.in_channels == 1 else model.out_channels
+    specs = model.input_channels()
+    if len(inputs) != len(specs):
+        raise AudioError(f"{type(model).__name__} takes {len(specs)} input file(s) ({', '.join(specs)}), "
+                         f"got {len(inputs)}.")
+    stems = list(model.stems) or [None]
+    if len(outputs) != len(stems):
+        what = f"one per stem ({', '.join(model.stems)})" if model.stems else "one"
+        raise AudioError(f"{type(model).__name__} writes {len(stems)} output file(s), {what}; got {len(outputs)}.")
+    infos = [audio_info(path) for path in inputs]
+    for path, info in zip(inputs, infos):
+        if info.frames == 0:
+            raise AudioError(f"{path}: the file holds no samples.")
+    if all(out is None for out in outputs):
+        raise AudioError("no output file to write.")
+    for out in [o for o in outputs if o is not None]:
+        for path in inputs:
+            if Path(out).exists() and Path(out).resolve() == Path(path).resolve():
+                raise AudioError(f"{out}: refusing to overwrite an input file.")
+    first = infos[0]
+    # channels per input: the file's own for an input of any channel count, else the model's
+    channels = [info.channels if want is None else want for info, want in zip(infos, specs.values())]
+    out_channels = model.output_channels(channels[0])
     model = model.to(device)
-    stream = model.stream(block_size=block_frames * 2, device=device, channels=channels)
+    stream = model.stream(block_size=block_frames * 2, device=device, channels=channels[0])
     stream.set_knobs(**dict(knobs or {}))
-    to_model = _Resampler(info.sample_rate, model.sample_rate, channels)
-    from_model = _Resampler(model.sample_rate, info.sample_rate, out_channels)
+    to_model = [_Resampler(info.sample_rate, model.sample_rate, ch) for info, ch in zip(infos, channels)]
+    from_model = [_Resampler(model.sample_rate, first.sample_rate, out_channels) for _ in stems]
     skip = stream.latency          # model-rate samples of stream delay to drop
-    model_in = 0                   # model-rate samples fed
     written = 0
 
-    with AudioWriter(output_path, info.sample_rate, out_channels, bit_depth, inputs=[input_path]) as writer:
+    with contextlib.ExitStack() as files:
+        writers = [None if out is None else
+                   files.enter_context(AudioWriter(out, first.sample_rate, out_channels, bit_depth, inputs=inputs))
+                   for out in outputs]
+
         def emit(y: torch.Tensor, last: bool = False) -> None:
             nonlocal skip, written
             if skip:
                 cut = min(skip, y.shape[-1])
-                y, skip = y[:, cut:], skip - cut
-            y = from_model(y.cpu(), last=last)[:, : info.frames - written]
-            writer.write(y)
-            written += y.shape[-1]
+                y, skip = y[..., cut:], skip - cut
+            y = y.cpu()
+            parts = [from_model[i](y[i] if model.stems else y, last=last) for i in range(len(stems))]
+            keep = min(p.shape[-1] for p in parts)
+            for writer, part in zip(writers, parts):
+                if writer is not None:
+                    writer.write(part[:, : min(keep, first.frames - written)])
+            written += min(keep, first.frames - written)
 
-        def run(x: torch.Tensor, last: bool = False) -> None:
-            nonlocal model_in
-            for part in torch.split(x, block_frames * 2, dim=-1) if x.shape[-1] else [x]:
-                model_in += part.shape[-1]
-                emit(stream.process(part.to(device)), last=False)
+        def run(xs: list[torch.Tensor], last: bool = False) -> None:
+            for start in range(0, max(x.shape[-1] for x in xs), block_frames * 2):
+                emit(stream.process(*(x[:, start : start + block_frames * 2].to(device) for x in xs)))
             if last:
-                emit(torch.zeros(out_channels, 0), last=True)
+                empty = torch.zeros(len(stems), out_channels, 0) if model.stems else torch.zeros(out_channels, 0)
+                emit(empty, last=True)
 
         consumed = 0
-        for block in iter_audio_blocks(input_path, block_frames):
-            run(to_model(convert_channels(block, channels, str(input_path))))
-            consumed += block.shape[-1]
+        readers = [iter_audio_blocks(path, block_frames) for path in inputs]
+        pending = [torch.zeros(ch, 0) for ch in channels]  # model-rate samples not yet aligned across inputs
+        while True:
+            blocks = [next(reader, None) for reader in readers]
+            if blocks[0] is None:
+                break
+            for i, (path, block) in enumerate(zip(inputs, blocks)):
+                if block is None:  # a shorter secondary input: silence after its end
+                    block = torch.zeros(infos[i].channels, blocks[0].shape[-1] * infos[i].sample_rate // first.sample_rate)
+                pending[i] = torch.cat([pending[i], to_model[i](convert_channels(block, channels[i], str(path)))], -1)
+            ready = min(p.shape[-1] for p in pending)
+            run([p[:, :ready] for p in pending])
+            pending = [p[:, ready:] for p in pending]
+            consumed += blocks[0].shape[-1]
             if progress:
                 progress(consumed)
-        tail = to_model(torch.zeros(channels, 0), last=True)
-        flush = torch.zeros(channels, stream.latency)
-        run(torch.cat([tail, flush], dim=-1), last=True)
-        if written < info.frames:  # resampler rounding: at most a few samples
-            writer.write(torch.zeros(out_channels, info.frames - written))
-            written = info.frames
+        tails = [torch.cat([p, r(torch.zeros(ch, 0), last=True)], -1) for p, r, ch in zip(pending, to_model, channels)]
+        length = tails[0].shape[-1] + stream.latency
+        tails = [torch.nn.functional.pad(t[:, :length], (0, max(0, length - t.shape[-1]))) for t in tails]
+        run(tails, last=True)
+        if written < first.frames:  # resampler rounding: at most a few samples
+            for writer in writers:
+                if writer is not None:
+                    writer.write(torch.zeros(out_channels, first.frames - written))
+            written = first.frames
 
-    return FileReport(str(input_path), str(output_path), info.sample_rate, model.sample_rate, info.channels,
-                      channels, info.duration, time.perf_counter() - started, writer.clipped)
+    return FileReport(str(inputs[0]), ", ".join(str(o) for o in outputs if o is not None), first.sample_rate,
+                      model.sample_rate, first.channels, channels[0], first.duration, time.perf_counter() - started,
+                      sum(w.clipped for w in writers if w is not None))
+
+
+def process_file(model: Processor, input_path, output_path, *, knobs: Mapping[str, float] | None = None,
+                 bit_depth: str = "24", block_frames: int = 65536, device="cpu",
+                 progress: Callable[[int], None] | None = None) -> FileReport:
+    """:func:`process_files` for a single-input model without stems: one file in, one file out."""
+    return process_files(model, [input_path], [output_path], knobs=knobs, bit_depth=bit_depth,
+                         block_frames=block_frames, device=device, progress=progress)

@@ -52,6 +52,13 @@ BUILTIN = {
         {"sample_rate": 48000, "n_fft": 1024, "hop": 256, "window": "hann"},
         "spectral noise gate with attack/release across frames (classical DSP, no weights)",
     ),
+    "hpss": Entry(
+        "hpss", "separation", "neuraudio.separation.hpss:HPSS",
+        {"sample_rate": 44100, "n_fft": 2048, "hop": 512, "harmonic_frames": 17, "percussive_bins": 17,
+         "power": 2.0, "chunk_seconds": 10.0},
+        "harmonic/percussive separation by median filtering with soft masks, non-causal in 10 s chunks "
+        "(classical DSP, no weights)",
+    ),
 }
 
 

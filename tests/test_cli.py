@@ -298,3 +298,37 @@ def test_effect_on_cuda_equals_the_cpu(tmp_path):
     on_cpu, _ = neuraudio.read_audio(tmp_path / "cpu.wav")
     on_gpu, _ = neuraudio.read_audio(tmp_path / "cuda.wav")
     assert (on_cpu - on_gpu).abs().max() <= 1e-3
+
+
+def test_separate_writes_one_file_per_stem_that_sums_to_the_input(tmp_path, capsys):
+    t = torch.arange(44100 * 2) / 44100
+    x = 0.3 * torch.sin(2 * torch.pi * 220 * t)
+    x[::11025] += 0.5
+    song = tmp_path / "song.flac"
+    neuraudio.write_audio(song, torch.stack([x, 0.5 * x]), 44100, bit_depth="24")
+    assert main(["separate", "hpss", str(song), "-o", str(tmp_path / "out"), "-q", "--bit-depth", "24"]) == 0
+    stems = [neuraudio.read_audio(tmp_path / "out" / "song" / f"{s}.flac")[0] for s in ("harmonic", "percussive")]
+    mix, _ = neuraudio.read_audio(song)
+    assert stems[0].shape == mix.shape and (stems[0] + stems[1] - mix).abs().max() <= 1e-4
+    assert main(["separate", "hpss", str(song), "-o", str(tmp_path / "p"), "--stems", "percussive", "-q"]) == 0
+    assert sorted(p.name for p in (tmp_path / "p" / "song").iterdir()) == ["percussive.flac"]
+    assert main(["separate", "hpss", str(song), "-o", str(tmp_path / "x"), "--stems", "drums"]) == 1
+    assert "hpss's stems are harmonic, percussive" in capsys.readouterr().err
+    (tmp_path / "bad.wav").write_text("no audio")
+    assert main(["separate", "hpss", str(tmp_path / "bad.wav"), "-o", str(tmp_path / "b")]) == 1
+    assert not (tmp_path / "b" / "bad").exists()  # no empty folder left
+
+
+def test_process_files_runs_a_two_input_model_over_files(tmp_path):
+    from tests.test_stream_processor import EchoSubtract
+
+    model = EchoSubtract(16000)
+    mic, ref = noisy_melody(2.0, 16000), noisy_melody(2.0, 16000, seed=3)
+    neuraudio.write_audio(tmp_path / "mic.wav", mic, 16000, bit_depth="32f")
+    neuraudio.write_audio(tmp_path / "ref.wav", ref, 16000, bit_depth="32f")
+    neuraudio.process_files(model, [tmp_path / "mic.wav", tmp_path / "ref.wav"], [tmp_path / "out.wav"],
+                            knobs={"gain": 0.8}, bit_depth="32f", block_frames=1000)
+    y, _ = neuraudio.read_audio(tmp_path / "out.wav")
+    assert (y - model.process(mic, ref, gain=0.8)).abs().max() <= 1e-6
+    with pytest.raises(neuraudio.AudioError, match=r"takes 2 input file\(s\) \(mic, ref\), got 1"):
+        neuraudio.process_files(model, [tmp_path / "mic.wav"], [tmp_path / "o.wav"])

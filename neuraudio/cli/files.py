@@ -1,4 +1,4 @@
-"""Commands on audio files: ``info``, ``effect``, ``example``, ``capture-signal``, ``align``."""
+"""Commands on audio files: ``info``, ``effect``, ``separate``, ``example``, ``capture-signal``, ``align``."""
 
 from __future__ import annotations
 
@@ -125,6 +125,50 @@ def cmd_effect(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_separate(args) -> int:
+    model = neuraudio.load(args.model)
+    if not model.stems:
+        raise CLIError(f"{args.model} has no stems; `separate` needs a separator (see `neuraudio models`).")
+    wanted = list(model.stems) if not args.stems else [s.strip() for s in args.stems.split(",") if s.strip()]
+    unknown = sorted(set(wanted) - set(model.stems))
+    if unknown or not wanted:
+        raise CLIError(f"--stems {args.stems!r}: {args.model}'s stems are {', '.join(model.stems)}.")
+    knobs = parse_knobs(args.knob)
+    sources = [source for source, _ in effect_jobs(args.inputs, args.out_dir)]
+    run_device = device(args.device)
+    set_threads(args.threads)
+    out = Path(args.out_dir)
+    failed = 0
+    for source in sources:
+        folder = out / source.stem
+        targets = [folder / f"{stem}{_output_name(source)[len(source.stem):]}" if stem in wanted else None
+                   for stem in model.stems]
+        made = not folder.exists()
+        try:
+            info = audio_info(source)
+            folder.mkdir(parents=True, exist_ok=True)
+            with progress_bar(info.frames, args.quiet, source.name, scale=info.sample_rate) as update:
+                report = neuraudio.process_files(model, [source], targets, knobs=knobs, bit_depth=args.bit_depth,
+                                                 device=run_device, progress=update)
+        except BaseException as err:
+            if made and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()  # no empty folder left behind by a failed input
+            if len(sources) == 1 or not isinstance(err, (AudioError, OSError)):
+                raise
+            report_error("separate", err)
+            failed += 1
+            continue
+        if report.resampled:
+            print(f"resampled {report.file_rate} Hz -> {report.model_rate} Hz for {args.model} and back",
+                  file=sys.stderr)
+        if not args.quiet:
+            print(f"wrote {', '.join(str(t) for t in targets if t is not None)}: {report.seconds:.2f} s of audio in "
+                  f"{report.elapsed:.2f} s (real-time factor {report.real_time_factor:.3f})", flush=True)
+    if failed:
+        report_error("separate", CLIError(f"{failed} of {len(sources)} files failed; the others were written."))
+    return 1 if failed else 0
+
+
 def cmd_example(args) -> int:
     from neuraudio.examples import noisy_melody
 
@@ -207,6 +251,20 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     add_threads_option(p)
     p.set_defaults(func=cmd_effect)
+
+    p = sub.add_parser("separate", parents=[common], help="split files into stems (one file per stem)",
+                       epilog="example:\n  neuraudio separate hpss song.flac live.wav -o separated/   "
+                              "(separated/song/harmonic.flac, separated/song/percussive.flac, ...)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="a separator (see `neuraudio models`)")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="input files and folders (searched recursively)")
+    p.add_argument("-o", "--out-dir", required=True, metavar="DIR", help="writes DIR/<input name>/<stem>.<ext>")
+    p.add_argument("--stems", help="comma-separated stems to write (default: all)")
+    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="knob value (repeatable)")
+    p.add_argument("--bit-depth", choices=["16", "24", "32f"], default="24")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    add_threads_option(p)
+    p.set_defaults(func=cmd_separate)
 
     p = sub.add_parser("capture-signal", parents=[common], help="write a test signal to play through your gear")
     p.add_argument("output", help=".wav or .flac (a layout .json is written beside it)")

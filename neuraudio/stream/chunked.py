@@ -1,4 +1,8 @@
-"""Offline runner for non-causal models over signals of any length, in overlapping chunks, with bounded memory.
+"""Non-causal models over signals of any length: :class:`ChunkedProcessor`, the base every non-causal model
+derives from (the same windows offline and streaming), and :class:`ChunkedRunner`, an offline runner in overlapping
+cross-faded chunks with bounded memory.
+
+ChunkedRunner:
 
 The signal is cut into chunks of ``chunk`` samples starting every ``chunk - crossfade`` samples. The model sees each
 chunk with ``context`` samples of real neighbouring audio on both sides (zeros only beyond the signal's edges); the
@@ -18,9 +22,11 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
 
 import torch
+
+from neuraudio.stream.processor import Processor
 
 
 class ChunkedRunner:
@@ -115,3 +121,76 @@ class ChunkedRunner:
         if window.shape[-1] < hi - lo:  # past the end of the signal: zeros
             window = torch.nn.functional.pad(window, (0, hi - lo - window.shape[-1]))
         return window
+
+
+class ChunkedProcessor(Processor):
+    """Base of non-causal models: a :class:`Processor` that runs ``process_window`` on windows of ``chunk`` samples
+    with ``context`` samples of real audio on each side, offline and streaming alike.
+
+    A subclass implements ``process_window(x, knobs)``: non-causal, output aligned with its input and of the same
+    length (``x`` is a tuple for several inputs; knobs are per-sample tensors of the window). The base gives:
+
+    * ``hop = chunk``; ``latency = context`` (the right context a chunk waits for); a stream adds ``chunk - 1``
+      unless the host promises whole chunks (``block_multiple=chunk``);
+    * ``forward`` and ``step`` cut the same windows (signal positions ``[k * chunk - 2 * context, (k + 1) * chunk)``,
+      zeros before the start), so streaming equals offline, and the output equals one pass of ``process_window``
+      over the whole signal wherever the model's reach is at most ``context`` samples each way;
+    * bounded work per step (one window per chunk); offline ``process`` holds the signal and its output, and
+      ``neuraudio.process_file`` streams from and to disk.
+
+    Args:
+        sample_rate: Hz.
+        chunk: samples each window contributes (the hop).
+        context: samples of neighbouring audio each side of a chunk that the model sees but whose output is
+            discarded.
+    """
+
+    def __init__(self, sample_rate: int, chunk: int, context: int):
+        super().__init__(sample_rate, hop=chunk)
+        if context < 0:
+            raise ValueError(f"context must be >= 0 samples, got {context}.")
+        self.context = int(context)
+
+    def process_window(self, x, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    @property
+    def step_latency(self) -> int:
+        return self.context
+
+    def _windows(self, xs: list[torch.Tensor], knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Run every window of ``xs`` (each ``(..., channels, history + k * chunk)``, ``history = 2 * context``
+        samples of the past first) and concatenate the chunks they keep."""
+        ctx, chunk = self.context, self.hop
+        outputs = []
+        for start in range(0, xs[0].shape[-1] - 2 * ctx, chunk):
+            window = [x[..., start : start + chunk + 2 * ctx] for x in xs]
+            knob_window = {n: v[..., start : start + chunk + 2 * ctx] for n, v in knobs.items()}
+            y = self.process_window(window[0] if len(window) == 1 else tuple(window), knob_window)
+            outputs.append(y[..., ctx : ctx + chunk])
+        return torch.cat(outputs, dim=-1)
+
+    def forward(self, x, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        xs = [x] if torch.is_tensor(x) else list(x)
+        history = 2 * self.context
+        padded = [torch.nn.functional.pad(i, (history, 0)) for i in xs]
+        knobs = {n: torch.cat([v[..., :1].expand(*v.shape[:-1], history), v], dim=-1) for n, v in knobs.items()}
+        return self._windows(padded, knobs)
+
+    def init_state(self, channels: int, max_samples: int, device) -> dict:
+        history = 2 * self.context
+        shapes = [channels if want is None else want for want in self.input_channels().values()]
+        return {"inputs": [torch.zeros(ch, history, device=device) for ch in shapes],
+                "knobs": None}
+
+    def step(self, x, state: dict, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        xs = [x] if torch.is_tensor(x) else list(x)
+        history = 2 * self.context
+        if state["knobs"] is None:  # the first block: the knobs' past is their first value
+            state["knobs"] = {n: v[..., :1].expand(*v.shape[:-1], history) for n, v in knobs.items()}
+        joined = [torch.cat([h.to(i.dtype), i], dim=-1) for h, i in zip(state["inputs"], xs)]
+        joined_knobs = {n: torch.cat([state["knobs"][n], v], dim=-1) for n, v in knobs.items()}
+        y = self._windows(joined, joined_knobs)
+        state["inputs"] = [j[..., j.shape[-1] - history :] for j in joined]
+        state["knobs"] = {n: v[..., v.shape[-1] - history :] for n, v in joined_knobs.items()}
+        return y

@@ -129,6 +129,7 @@ class Processor(nn.Module):
     task: str | None = None  # the family a model serves ("effect", ...): what `neuraudio eval TASK` accepts
     inputs: Mapping[str, int | None] = {"x": None}  # name -> channel count (None: any, each processed alone)
     stems: tuple[str, ...] = ()  # named outputs: output (..., stems, channels, time); () for one output
+    context: int | None = None  # non-causal models (ChunkedProcessor): samples of audio they see on each side
     in_channels: int = 1
     out_channels: int = 1
     knobs: Mapping[str, Knob] = {}
