@@ -123,3 +123,14 @@ def test_anti_wrapping_phase_distances():
 def test_log_amplitude_floors_silence():
     spec = torch.zeros(1, 5, 2, dtype=torch.complex64)
     assert torch.allclose(spectral.log_amplitude(spec, eps=1e-5), torch.full((1, 5, 2), math.log(1e-5)))
+
+
+def test_magnitude_phase_and_real_imag_round_trip():
+    from neuraudio.stream import spectral
+
+    spec = torch.randn(3, 65, 10, dtype=torch.complex64)
+    real, imag = spectral.to_real_imag(spec.abs(), spec.angle())
+    assert torch.allclose(torch.complex(real, imag), spec, atol=1e-6)
+    magnitude, phase = spectral.to_magnitude_phase(spec.real, spec.imag)
+    assert torch.allclose(magnitude, spec.abs(), atol=1e-6) and torch.allclose(phase, spec.angle(), atol=1e-6)
+    assert torch.allclose(spectral.polar(magnitude, phase), spec, atol=1e-5)

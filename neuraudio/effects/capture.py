@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from neuraudio.metrics import esr as esr_loss
+from neuraudio.stream.delay import estimate_delay
 
 
 def _sweep(seconds: float, sr: int, level_db: float) -> torch.Tensor:
@@ -138,13 +139,10 @@ class AlignmentReport:
 
 
 def find_delay(reference: torch.Tensor, recording: torch.Tensor, max_delay: int) -> tuple[int, bool]:
-    """Lag (``0..max_delay``) and polarity maximising the cross-correlation of two mono signals ``(time,)``."""
-    n = reference.numel() + max_delay
-    size = 1 << (n - 1).bit_length()
-    spec = torch.fft.rfft(recording.double(), size) * torch.conj(torch.fft.rfft(reference.double(), size))
-    corr = torch.fft.irfft(spec, size)[: max_delay + 1]
-    lag = int(corr.abs().argmax())
-    return lag, bool(corr[lag] < 0)
+    """Lag (``0..max_delay``) and polarity maximising the plain cross-correlation of two mono signals ``(time,)``
+    (:func:`neuraudio.stream.delay.estimate_delay` without PHAT: clicks and sweeps to the sample)."""
+    lag, inverted, _ = estimate_delay(reference, recording, max_delay, phat=False)
+    return lag, inverted
 
 
 def align(input_signal: torch.Tensor, recording: torch.Tensor, sample_rate: int, layout: CaptureLayout | None = None,

@@ -70,3 +70,19 @@ def phase_distances(estimate: torch.Tensor, target: torch.Tensor) -> dict[str, t
         "gd": anti_wrap(group_delay(estimate) - group_delay(target)).mean(),
         "iaf": anti_wrap(instantaneous_frequency(estimate) - instantaneous_frequency(target)).mean(),
     }
+
+
+def to_real_imag(magnitude: torch.Tensor, phase: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(|X| cos phi, |X| sin phi)``: the real and imaginary parts of a spectrum given by magnitude and phase."""
+    return magnitude * torch.cos(phase), magnitude * torch.sin(phase)
+
+
+def to_magnitude_phase(real: torch.Tensor, imag: torch.Tensor, eps: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(sqrt(re^2 + im^2 + eps), atan2(im, re))``: the wrapped phase in ``(-pi, pi]`` of two real tensors (how a
+    phase predictor with two parallel output layers is read); ``eps`` keeps the magnitude's gradient finite at 0."""
+    return torch.sqrt(real.pow(2) + imag.pow(2) + eps), torch.atan2(imag, real)
+
+
+def polar(magnitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+    """The complex spectrum ``|X| e^{i phi}``."""
+    return torch.polar(magnitude, phase)

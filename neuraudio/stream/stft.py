@@ -29,14 +29,17 @@ WindowSpec = Union[str, torch.Tensor]
 WINDOWS = ("hann", "sqrt-hann", "vorbis", "rect")
 
 
-def make_window(window: WindowSpec, n_fft: int, win_length: int | None = None) -> torch.Tensor:
+def make_window(window: WindowSpec, n_fft: int, win_length: int | None = None, align: str = "center") -> torch.Tensor:
     """A float32 analysis window of length ``n_fft``.
 
     Args:
         window: ``"hann"`` (periodic), ``"sqrt-hann"``, ``"vorbis"`` (power-complementary at 50 % overlap),
             ``"rect"``, or a 1-D tensor of length ``win_length`` (or ``n_fft``).
         n_fft: FFT size = frame length in samples.
-        win_length: support of the window; a window shorter than ``n_fft`` is zero-padded, centred in the frame.
+        win_length: support of the window; a window shorter than ``n_fft`` is zero-padded, centred in the frame
+            (``align="center"``, torch's convention) or at its end (``align="right"``: a causal model's frame then
+            ends where its window does, and the ISTFT of :class:`STFT` returns samples ``n_fft - win_length``
+            earlier).
 
     Returns:
         Tensor of shape ``(n_fft,)``.
@@ -69,7 +72,9 @@ def make_window(window: WindowSpec, n_fft: int, win_length: int | None = None) -
         win = win.to(torch.float32)
     if win_length > n_fft:
         raise ValueError(f"win_length ({win_length}) cannot exceed n_fft ({n_fft}).")
-    left = (n_fft - win_length) // 2
+    if align not in ("center", "right"):
+        raise ValueError(f"align must be 'center' or 'right', got {align!r}.")
+    left = (n_fft - win_length) // 2 if align == "center" else n_fft - win_length
     return torch.nn.functional.pad(win, (left, n_fft - win_length - left))
 
 
@@ -165,3 +170,77 @@ def istft(
     time_frames = torch.fft.irfft(spec.transpose(-1, -2), n=n_fft, dim=-1) * win
     y = overlap_add(time_frames, hop)[..., : n_frames * hop]
     return y / norm.repeat(n_frames) if n_frames else y
+
+
+class STFT(torch.nn.Module):
+    """STFT and its inverse with the window and the overlap-add normalisation precomputed as buffers: no per-call
+    window rebuild and no host synchronisation, so a CUDA graph can capture it.
+
+    Args:
+        n_fft, hop: frame length and advance in samples.
+        window, win_length: as :func:`make_window`.
+        center: ``False`` (default): causal framing, as :func:`stft` (``inverse`` returns the input delayed by
+            :attr:`latency`). ``True``: frames centred on ``k * hop`` with ``n_fft // 2`` samples of padding on
+            each side (``pad_mode``), equal to ``torch.stft(center=True)``; ``inverse`` returns the input aligned.
+        pad_mode: ``"reflect"`` or ``"constant"`` (zeros), for ``center=True``.
+        align: where a window shorter than ``n_fft`` sits in its frame (``"center"`` or ``"right"``).
+
+    Shape:
+        ``forward(x)``: ``(..., time)`` -> ``(..., n_fft // 2 + 1, frames)`` complex, with ``frames = time // hop``
+        (causal) or ``time // hop + 1`` (centred). ``inverse(spec, length=None)``: -> ``(..., frames * hop)``
+        (causal) or ``(..., length or (frames - 1) * hop)`` (centred).
+
+    Example:
+        >>> transform = STFT(1024, 256, center=True)
+        >>> y = transform.inverse(transform(x), length=x.shape[-1])       # y == x
+    """
+
+    def __init__(self, n_fft: int, hop: int, window: WindowSpec = "hann", win_length: int | None = None,
+                 center: bool = False, pad_mode: str = "reflect", align: str = "center"):
+        super().__init__()
+        if pad_mode not in ("reflect", "constant"):
+            raise ValueError(f"pad_mode must be 'reflect' or 'constant', got {pad_mode!r}.")
+        self.n_fft, self.hop, self.center, self.pad_mode = int(n_fft), int(hop), bool(center), pad_mode
+        win = make_window(window, n_fft, win_length, align)
+        support = torch.nonzero(win).flatten()
+        self.register_buffer("window", win, persistent=False)
+        self.register_buffer("norm", ola_norm(win, win, hop), persistent=False)
+        # Leading zeros of a right-aligned window: the causal inverse returns samples that much earlier.
+        self.lead = int(support[0]) if support.numel() and align == "right" else 0
+
+    @property
+    def latency(self) -> int:
+        """Samples by which the causal ``inverse(forward(x))`` lags ``x`` (0 with ``center=True``)."""
+        return 0 if self.center else self.n_fft - self.hop - self.lead
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.center:
+            half = self.n_fft // 2
+            lead = x.shape[:-1]
+            flat = x.reshape(-1, 1, x.shape[-1])
+            x = torch.nn.functional.pad(flat, (half, half), mode=self.pad_mode).reshape(*lead, -1)
+            framed = x.unfold(-1, self.n_fft, self.hop)
+        else:
+            framed = frames(x, self.n_fft, self.hop)
+        return torch.fft.rfft(framed * self.window, dim=-1).transpose(-1, -2)
+
+    def inverse(self, spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        if spec.shape[-2] != self.n_fft // 2 + 1:
+            raise ValueError(f"spec has {spec.shape[-2]} bins but n_fft={self.n_fft} needs {self.n_fft // 2 + 1}.")
+        n_frames = spec.shape[-1]
+        framed = torch.fft.irfft(spec.transpose(-1, -2), n=self.n_fft, dim=-1) * self.window
+        ola = overlap_add(framed, self.hop)
+        if self.center:
+            start, count = self.n_fft // 2, (n_frames - 1) * self.hop if length is None else length
+        else:
+            start, count = self.lead, n_frames * self.hop
+        y = ola[..., start : start + count]
+        if y.shape[-1] < count:  # a length past the frames: zeros
+            y = torch.nn.functional.pad(y, (0, count - y.shape[-1]))
+        if self.center:
+            # The edges have fewer frames than the steady state: divide by the actual envelope, as torch.istft.
+            envelope = overlap_add(self.window.pow(2).expand(n_frames, -1), self.hop)[start : start + count]
+            envelope = torch.nn.functional.pad(envelope, (0, count - envelope.shape[-1]), value=1.0)
+            return y / envelope.clamp_min(1e-11)
+        index = (torch.arange(count, device=y.device) + start) % self.hop
+        return y / self.norm[index]
