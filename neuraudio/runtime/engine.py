@@ -39,7 +39,8 @@ import numpy as np
 import torch
 
 from neuraudio.runtime.precision import compact_rnn_weights, measure_precision
-from neuraudio.stream.processor import Processor, Stream, cast_state, glide_coefficient
+from neuraudio.stream.knobs import glide_coefficient, glide_into
+from neuraudio.stream.processor import Processor, Stream, cast_state
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Lower precision is accepted only when the output stays within this ESR of float32 on a test signal.
@@ -342,15 +343,7 @@ class Engine:
         targets = self._targets
         self._started = True
         for i, name in enumerate(self.model.knobs):
-            current, target = self._current[name], targets[name]
-            row = self._knob_rows[i, :n]
-            if current == target:
-                row.fill_(target)
-                continue
-            torch.mul(self._powers[:n], current - target, out=row)
-            row.add_(target)
-            last = float(row[-1])
-            self._current[name] = target if abs(last - target) <= 1e-12 * max(1.0, abs(target)) else last
+            self._current[name] = glide_into(self._knob_rows[i, :n], self._current[name], targets[name], self._powers)
         self._knob_host[:, :n].copy_(self._knob_rows[:, :n])
 
     @staticmethod

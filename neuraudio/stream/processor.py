@@ -12,104 +12,32 @@ things, all causal and all working on whole hops:
 
 From those the base class derives the public face of ARCHITECTURE.md:
 
-* ``process(x, **knobs)``: whole signal in, whole signal out, aligned to ``x`` (latency removed);
-* ``stream(block_size, device)``: a :class:`Stream` taking host blocks of any length ``0..block_size``;
+* ``process(*inputs, **knobs)``: whole signals in (one per ``inputs``), whole signal out (with a stems axis for a
+  model with ``stems``), aligned (latency removed);
+* ``stream(block_size, device, channels, block_multiple)``: a :class:`Stream` taking host blocks of any length
+  ``0..block_size``;
 * ``latency``: the delay when fed whole hops; ``Stream.latency`` adds the ``hop - 1`` samples a partly filled hop
-  waits, which is the constant delay that lets ``n`` samples out follow every ``n`` samples in.
+  waits (unless the host promises whole hops), the constant delay that lets ``n`` samples out follow every ``n`` in.
 
-Knobs glide: after the first value, a new value set on a stream is approached per sample by a one-pole smoother
-with time constant ``knob_time_constant_ms``; the trajectory depends only on the sample index at which the value was
-set, never on block sizes, so :func:`knob_trajectory` rebuilds it for offline processing.
+Knobs glide (:mod:`neuraudio.stream.knobs`, shared with the Engine): the trajectory depends only on the sample index
+at which a value was set, never on block sizes, so :func:`knob_trajectory` rebuilds it for offline processing.
+Non-causal models derive from :class:`neuraudio.stream.chunked.ChunkedProcessor`.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import math
-from dataclasses import dataclass
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from neuraudio.stream.framing import SampleQueue
+from neuraudio.stream.knobs import Knob, KnobValue, glide, glide_coefficient, knob_trajectory
 
-KnobValue = Union[float, int, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class Knob:
-    """A control of a model: its range, default and unit (``"dB"``, ``"ms"``, ``"Hz"``, ``"0..1"``...)."""
-
-    default: float
-    minimum: float
-    maximum: float
-    unit: str
-    doc: str = ""
-
-    def __post_init__(self):
-        if not self.minimum <= self.default <= self.maximum:
-            raise ValueError(f"knob default {self.default} lies outside {self.minimum}..{self.maximum}.")
-
-    @property
-    def range_text(self) -> str:
-        """``"-60..0 dBFS"``; a normalised knob reads ``"0..1"`` (its unit is the range itself)."""
-        span = f"{self.minimum:g}..{self.maximum:g}"
-        return span if not self.unit or self.unit == span else f"{span} {self.unit}"
-
-    def check(self, name: str, value: float) -> float:
-        value = float(value)
-        if not (self.minimum <= value <= self.maximum):  # also rejects NaN
-            raise ValueError(f"knob {name}={value:g} is outside its range {self.range_text}.")
-        return value
-
-
-def glide_coefficient(time_constant_ms: float, sample_rate: int) -> float:
-    """Per-sample pole of a one-pole smoother with the given time constant (0 ms: no smoothing)."""
-    if time_constant_ms <= 0:
-        return 0.0
-    return math.exp(-1000.0 / (time_constant_ms * sample_rate))
-
-
-def glide(current: float, target: float, n: int, coefficient: float) -> tuple[torch.Tensor, float]:
-    """``n`` per-sample values gliding from ``current`` towards ``target``; returns them (float64) and the last.
-
-    ``v[k] = target + (current - target) * coefficient ** (k + 1)``: the closed form of the one-pole recursion, so
-    splitting ``n`` into any blocks gives the same values (to float64 rounding).
-    """
-    if current == target or n == 0:
-        return torch.full((n,), target, dtype=torch.float64), current if n == 0 else target
-    powers = coefficient ** torch.arange(1, n + 1, dtype=torch.float64)
-    values = target + (current - target) * powers
-    last = float(values[-1])
-    if abs(last - target) <= 1e-12 * max(1.0, abs(target)):
-        last = target
-    return values, last
-
-
-def knob_trajectory(initial: float, changes: Sequence[tuple[int, float]], length: int,
-                    time_constant_ms: float, sample_rate: int) -> torch.Tensor:
-    """The per-sample knob values a :class:`Stream` applies, for offline processing.
-
-    Args:
-        initial: value before any change (applied at once).
-        changes: ``(sample_index, new_value)`` pairs, in order: each value was set before the sample at that index.
-        length: number of samples.
-
-    Returns:
-        float32 tensor ``(length,)``.
-    """
-    coefficient = glide_coefficient(time_constant_ms, sample_rate)
-    out = torch.empty(length, dtype=torch.float64)
-    current, target, start = initial, initial, 0
-    for index, value in list(changes) + [(length, None)]:
-        index = min(max(index, start), length)
-        out[start:index], current = glide(current, target, index - start, coefficient)
-        start = index
-        if value is not None:
-            target = float(value)
-    return out.to(torch.float32)
+__all__ = ["Knob", "KnobValue", "Processor", "Stream", "cast_state", "glide", "glide_coefficient", "knob_trajectory",
+           "parameter_dtype"]
 
 
 class Processor(nn.Module):
