@@ -5,7 +5,8 @@ Tasks and metrics:
     effect       effects layout; every take, whole signal, ignore ranges masked: ESR (pre-emphasised), ESR, MR-STFT
     enhancement  paired DIR/{clean,noisy} (or clean + noise mixed with seed 0): SI-SDR, SDR, and PESQ / STOI at 16 kHz
                  when the [eval] extra is installed
-    vocoder      DIR/**/*.wav resynthesised (analysis -> resynthesis): MR-STFT, SI-SDR
+    vocoder      DIR/**/*.wav resynthesised (analysis -> resynthesis): MR-STFT, SI-SDR, and PESQ / STOI at 16 kHz
+                 when the [eval] extra is installed (meaningful for speech)
     separation   DIR/<song>/<stem>.wav: SDR per stem
     echo         DIR/<clip>/{mic,ref,target}.wav: ERLE (whole clip), SI-SDR against target
 """
@@ -72,7 +73,9 @@ def _vocoder(model: Processor, root):
     for name, clip in folder.clips.items():
         audio = clip.read()
         y = model.process(audio)
-        yield name, {"mrstft": metrics.mrstft(y, audio), "si_sdr": metrics.si_sdr(y, audio)}
+        row = {"mrstft": metrics.mrstft(y, audio), "si_sdr": metrics.si_sdr(y, audio)}
+        row.update(_speech_scores(y, audio, model.sample_rate))
+        yield name, row
 
 
 def _separation(model: Processor, root):

@@ -59,6 +59,13 @@ BUILTIN = {
         "harmonic/percussive separation by median filtering with soft masks, non-causal in 10 s chunks "
         "(classical DSP, no weights)",
     ),
+    "griffin-lim": Entry(
+        "griffin-lim", "vocoder", "neuraudio.vocoding.griffin_lim:GriffinLim",
+        {"sample_rate": 22050, "n_fft": 1024, "hop": 256, "n_mels": 80, "fmin": 0.0, "fmax": 8000.0, "n_iter": 32,
+         "momentum": 0.99, "context_frames": 16, "chunk_seconds": 4.0},
+        "80-band log-mel analysis and fast Griffin-Lim resynthesis (32 iterations, momentum 0.99), 22.05 kHz; "
+        "synthesize(mel) for mel frames from outside (classical DSP, no weights)",
+    ),
 }
 
 

@@ -1,0 +1,83 @@
+"""Griffin-Lim: audio from a magnitude spectrogram alone, by alternating projections, with the momentum of the
+fast variant (Perraudin, Balazs & Sondergaard, 2013); and from a mel spectrogram through the filterbank's
+non-negative pseudo-inverse. The floor a neural vocoder must clear.
+
+    phase_0 = 0 (or given);  repeat: X = STFT(ISTFT(|S| e^{i phase}));  phase <- angle(X + m (X - X_prev))
+
+The Processor face (``neuraudio.load("griffin-lim")``) is analysis -> resynthesis, audio in and audio out: the
+mel spectrogram of the input, then Griffin-Lim. It is non-causal (each frame's phase depends on its neighbours) and
+runs through :class:`neuraudio.stream.chunked.ChunkedProcessor`; ``synthesize(mel)`` takes mel frames from outside
+(e.g. a TTS model).
+
+Example:
+    >>> vocoder = neuraudio.load("griffin-lim")
+    >>> audio = vocoder.synthesize(mel)                 # mel: (..., 80, frames), natural-log amplitude
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+
+from neuraudio.stream.chunked import ChunkedProcessor
+from neuraudio.stream.mel import MelSpectrogram
+from neuraudio.stream.stft import STFT
+
+
+def mel_to_magnitude(mel: torch.Tensor, filters: torch.Tensor, log: bool = True) -> torch.Tensor:
+    """Linear-frequency magnitude ``(..., n_fft // 2 + 1, frames)`` from mel bands ``(..., n_mels, frames)``:
+    the filterbank's pseudo-inverse, clamped to be non-negative."""
+    bands = torch.exp(mel) if log else mel
+    return torch.matmul(torch.linalg.pinv(filters.double()).to(bands.dtype), bands).clamp_min(0.0)
+
+
+def griffin_lim(magnitude: torch.Tensor, transform: STFT, n_iter: int = 32, momentum: float = 0.99,
+                length: int | None = None) -> torch.Tensor:
+    """Audio ``(..., length)`` whose STFT magnitude approaches ``magnitude`` (``(..., bins, frames)``), by fast
+    Griffin-Lim with a zero initial phase (deterministic)."""
+    if n_iter < 0 or not 0 <= momentum < 1:
+        raise ValueError(f"need n_iter >= 0 and 0 <= momentum < 1, got {n_iter} and {momentum}.")
+    angles = torch.ones_like(magnitude, dtype=torch.complex64 if magnitude.dtype != torch.float64 else torch.complex128)
+    previous = torch.zeros_like(angles)
+    for _ in range(n_iter):
+        rebuilt = transform(transform.inverse(magnitude * angles, length=length))
+        accelerated = rebuilt + momentum * (rebuilt - previous) if momentum else rebuilt
+        previous = rebuilt
+        angles = accelerated / accelerated.abs().clamp_min(1e-16)
+    return transform.inverse(magnitude * angles, length=length)
+
+
+class GriffinLim(ChunkedProcessor):
+    """Mel analysis -> Griffin-Lim resynthesis (classical DSP, no weights).
+
+    Args:
+        sample_rate: Hz.
+        n_fft, hop, n_mels, fmin, fmax: the mel analysis (hann window, centred frames, slaney mel, log amplitude).
+        n_iter, momentum: Griffin-Lim iterations and momentum.
+        context_frames: frames of audio either side of a chunk that the iterations see.
+        chunk_seconds: audio per window (rounded to whole hops).
+    """
+
+    task = "vocoder"
+
+    def __init__(self, sample_rate: int = 22050, n_fft: int = 1024, hop: int = 256, n_mels: int = 80,
+                 fmin: float = 0.0, fmax: float | None = 8000.0, n_iter: int = 32, momentum: float = 0.99,
+                 context_frames: int = 16, chunk_seconds: float = 4.0):
+        chunk = max(hop, round(chunk_seconds * sample_rate / hop) * hop)
+        super().__init__(sample_rate, chunk, context_frames * hop)
+        self.n_iter, self.momentum = int(n_iter), float(momentum)
+        self.mel = MelSpectrogram(sample_rate, n_fft, hop, n_mels, fmin, fmax, center=True, log=True)
+        self.transform = STFT(n_fft, hop, center=True)
+
+    def synthesize(self, mel: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        """Audio ``(..., length)`` (default ``(frames - 1) * hop``) from log-amplitude mel frames
+        ``(..., n_mels, frames)`` in this model's mel settings."""
+        if mel.shape[-2] != self.mel.n_mels:
+            raise ValueError(f"mel has {mel.shape[-2]} bands but this vocoder uses {self.mel.n_mels}.")
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.training):
+            magnitude = mel_to_magnitude(mel, self.mel.filters)
+            return griffin_lim(magnitude, self.transform, self.n_iter, self.momentum, length)
+
+    def process_window(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return self.synthesize(self.mel(x), length=x.shape[-1])
