@@ -59,6 +59,12 @@ BUILTIN = {
         "harmonic/percussive separation by median filtering with soft masks, non-causal in 10 s chunks "
         "(classical DSP, no weights)",
     ),
+    "denoise-mmse": Entry(
+        "denoise-mmse", "enhancement", "neuraudio.enhancement.mmse:LogMMSE",
+        {"sample_rate": 16000, "n_fft": 512, "hop": 128, "minimum_seconds": 1.5},
+        "speech denoiser: log-MMSE gain with an MCRA noise tracker, causal, 16 kHz, 24 ms latency "
+        "(classical DSP, no weights)",
+    ),
     "griffin-lim": Entry(
         "griffin-lim", "vocoder", "neuraudio.vocoding.griffin_lim:GriffinLim",
         {"sample_rate": 22050, "n_fft": 1024, "hop": 256, "n_mels": 80, "fmin": 0.0, "fmax": 8000.0, "n_iter": 32,
