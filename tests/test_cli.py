@@ -332,3 +332,27 @@ def test_process_files_runs_a_two_input_model_over_files(tmp_path):
     assert (y - model.process(mic, ref, gain=0.8)).abs().max() <= 1e-6
     with pytest.raises(neuraudio.AudioError, match=r"takes 2 input file\(s\) \(mic, ref\), got 1"):
         neuraudio.process_files(model, [tmp_path / "mic.wav"], [tmp_path / "o.wav"])
+
+
+def test_enhance_and_vocode_commands(tmp_path, capsys):
+    import numpy as np
+
+    noisy = tmp_path / "noisy.wav"
+    neuraudio.write_audio(noisy, noisy_melody(2.0, 16000, noise_dbfs=-30.0), 16000, bit_depth="32f")
+    assert main(["enhance", "denoise-mmse", str(noisy), str(tmp_path / "clean.wav"), "-q", "--bit-depth", "32f"]) == 0
+    y, _ = neuraudio.read_audio(tmp_path / "clean.wav")
+    x, _ = neuraudio.read_audio(noisy)
+    assert (y - neuraudio.load("denoise-mmse").process(x)).abs().max() <= 1e-5
+    assert main(["enhance", "klon-centaur", str(noisy), str(tmp_path / "k.wav")]) == 1
+    assert "`enhance` needs a speech enhancement model" in capsys.readouterr().err
+    vocoder = neuraudio.load("griffin-lim")
+    mel = vocoder.mel(neuraudio.read_audio(noisy, sample_rate=22050, channels=1)[0])[0]
+    np.save(tmp_path / "mel.npy", mel.numpy())
+    assert main(["vocode", "griffin-lim", "--mel", str(tmp_path / "mel.npy"), str(tmp_path / "m.wav"), "-q"]) == 0
+    audio, rate = neuraudio.read_audio(tmp_path / "m.wav")
+    assert rate == 22050 and audio.shape == (1, (mel.shape[-1] - 1) * 256)
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object))  # never unpickled
+    assert main(["vocode", "griffin-lim", "--mel", str(tmp_path / "objects.npy"), str(tmp_path / "o.wav")]) == 1
+    assert "not a readable .npy array" in capsys.readouterr().err and not (tmp_path / "o.wav").exists()
+    assert main(["vocode", "griffin-lim", str(noisy), str(tmp_path / "r.wav"), "-q"]) == 0
+    assert neuraudio.read_audio(tmp_path / "r.wav")[0].shape == x.shape

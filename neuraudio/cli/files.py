@@ -1,4 +1,5 @@
-"""Commands on audio files: ``info``, ``effect``, ``separate``, ``example``, ``capture-signal``, ``align``."""
+"""Commands on audio files: ``info``, ``effect``, ``enhance``, ``vocode``, ``separate``, ``example``,
+``capture-signal``, ``align``."""
 
 from __future__ import annotations
 
@@ -87,10 +88,15 @@ def effect_jobs(paths: list[str], out_dir: str | None) -> list[tuple[Path, Path]
     return [(source, target) for target, source in jobs.items()]
 
 
-def cmd_effect(args) -> int:
+def cmd_effect(args, command: str = "effect", model=None) -> int:
     jobs = effect_jobs(args.paths, args.out_dir)
     knobs = parse_knobs(args.knob)
-    model = neuraudio.load(args.model)
+    model = model or neuraudio.load(args.model)
+    if model.stems:
+        raise CLIError(f"{args.model} has stems; use `neuraudio separate`.")
+    if len(model.input_channels()) > 1:
+        raise CLIError(f"{args.model} takes {len(model.input_channels())} inputs "
+                       f"({', '.join(model.input_channels())}); run it with neuraudio.process_files.")
     model.check_knob_names(knobs)
     for name, value in knobs.items():
         model.knobs[name].check(name, value)
@@ -108,7 +114,7 @@ def cmd_effect(args) -> int:
         except (AudioError, OSError) as err:
             if len(jobs) == 1:
                 raise
-            report_error("effect", err)
+            report_error(command, err)
             failed += 1
             continue
         if report.resampled:
@@ -121,8 +127,47 @@ def cmd_effect(args) -> int:
             print(f"wrote {target}: {report.seconds:.2f} s of audio in {report.elapsed:.2f} s "
                   f"(real-time factor {report.real_time_factor:.3f})", flush=True)
     if failed:
-        report_error("effect", CLIError(f"{failed} of {len(jobs)} files failed; the others were written."))
+        report_error(command, CLIError(f"{failed} of {len(jobs)} files failed; the others were written."))
     return 1 if failed else 0
+
+
+def cmd_enhance(args) -> int:
+    model = neuraudio.load(args.model)
+    if model.task != "enhancement":
+        raise CLIError(f"{args.model} is a model of the {model.task} task; `enhance` needs a speech enhancement model "
+                       "(see `neuraudio models`).")
+    return cmd_effect(args, command="enhance", model=model)
+
+
+def cmd_vocode(args) -> int:
+    import numpy as np
+
+    model = neuraudio.load(args.model)
+    if not hasattr(model, "synthesize"):
+        raise CLIError(f"{args.model} is not a vocoder (it has no synthesize); see `neuraudio models`.")
+    if args.mel is None:
+        if args.input is None:
+            raise CLIError("vocode takes IN OUT (analysis -> resynthesis), or --mel FEATURES.npy OUT.")
+        return cmd_effect(argparse.Namespace(**{**vars(args), "paths": [args.input, args.output], "out_dir": None}),
+                          command="vocode", model=model)
+    try:
+        features = np.load(args.mel, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise CLIError(f"{args.mel}: not a readable .npy array of mel frames ({err}).") from None
+    import torch
+
+    mel = torch.from_numpy(np.asarray(features, dtype=np.float32))
+    if mel.ndim not in (2, 3):
+        raise CLIError(f"{args.mel}: mel frames must be shaped (bands, frames) or (channels, bands, frames), got "
+                       f"{tuple(mel.shape)}.")
+    set_threads(args.threads)
+    with torch.inference_mode():
+        audio = model.synthesize(mel if mel.ndim == 3 else mel[None])
+    neuraudio.write_audio(args.output, audio, model.sample_rate, bit_depth=args.bit_depth)
+    if not args.quiet:
+        print(f"wrote {args.output}: {audio.shape[-1] / model.sample_rate:.2f} s at {model.sample_rate} Hz from "
+              f"{mel.shape[-1]} mel frames")
+    return 0
 
 
 def cmd_separate(args) -> int:
@@ -251,6 +296,34 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     add_threads_option(p)
     p.set_defaults(func=cmd_effect)
+
+    p = sub.add_parser("enhance", parents=[common], help="remove noise from speech files",
+                       usage="neuraudio enhance MODEL IN OUT [options]\n"
+                             "       neuraudio enhance MODEL IN... -o DIR [options]",
+                       epilog="example:\n  neuraudio enhance denoise-mmse noisy.wav clean.wav --knob reduction_db=15",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="a speech enhancement model (see `neuraudio models`)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="IN OUT; or, with -o, input files and folders")
+    p.add_argument("-o", "--out-dir", metavar="DIR", help="write each input here under its own name")
+    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="knob value (repeatable)")
+    p.add_argument("--bit-depth", choices=["16", "24", "32f"], default="24")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    add_threads_option(p)
+    p.set_defaults(func=cmd_enhance)
+
+    p = sub.add_parser("vocode", parents=[common], help="resynthesise audio, or synthesise it from mel frames",
+                       epilog="examples:\n  neuraudio vocode griffin-lim speech.wav resynthesised.wav\n"
+                              "  neuraudio vocode griffin-lim --mel features.npy out.wav   (log-mel (80, frames))",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="a vocoder (see `neuraudio models`)")
+    p.add_argument("input", nargs="?", help="audio to resynthesise (analysis -> resynthesis)")
+    p.add_argument("output", help=".wav, .flac, .ogg or .mp3")
+    p.add_argument("--mel", help="a .npy of log-mel frames (bands, frames) in the vocoder's settings, instead of IN")
+    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help=argparse.SUPPRESS)
+    p.add_argument("--bit-depth", choices=["16", "24", "32f"], default="24")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    add_threads_option(p)
+    p.set_defaults(func=cmd_vocode)
 
     p = sub.add_parser("separate", parents=[common], help="split files into stems (one file per stem)",
                        epilog="example:\n  neuraudio separate hpss song.flac live.wav -o separated/   "
