@@ -1,4 +1,4 @@
-"""Commands on audio files: ``info``, ``effect``, ``enhance``, ``vocode``, ``separate``, ``example``,
+"""Commands on audio files: ``info``, ``effect``, ``enhance``, ``vocode``, ``stretch``, ``separate``, ``example``,
 ``capture-signal``, ``align``."""
 
 from __future__ import annotations
@@ -170,6 +170,26 @@ def cmd_vocode(args) -> int:
     return 0
 
 
+def cmd_stretch(args) -> int:
+    from neuraudio.vocoding import time_stretch
+
+    if not 0.05 <= args.rate <= 20:
+        raise CLIError(f"--rate {args.rate:g} is outside 0.05..20 (2: twice as fast, 0.5: twice as long).")
+    set_threads(args.threads)
+    audio, rate = neuraudio.read_audio(args.input)
+    import torch
+
+    with torch.inference_mode():
+        stretched = time_stretch(audio, args.rate)
+    clipped = neuraudio.write_audio(args.output, stretched, rate, bit_depth=args.bit_depth, inputs=[args.input])
+    if clipped:
+        print(f"warning: {args.output}: {clipped} samples were clipped to the output format's range", file=sys.stderr)
+    if not args.quiet:
+        print(f"wrote {args.output}: {audio.shape[-1] / rate:.2f} s -> {stretched.shape[-1] / rate:.2f} s "
+              f"(rate {args.rate:g}, pitch kept)")
+    return 0
+
+
 def cmd_separate(args) -> int:
     model = neuraudio.load(args.model)
     if not model.stems:
@@ -324,6 +344,14 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     add_threads_option(p)
     p.set_defaults(func=cmd_vocode)
+
+    p = sub.add_parser("stretch", parents=[common], help="change a file's tempo, not its pitch (phase vocoder)")
+    p.add_argument("input")
+    p.add_argument("output", help=".wav, .flac, .ogg or .mp3")
+    p.add_argument("--rate", type=float, required=True, help="speed factor: 2 is twice as fast, 0.5 twice as long")
+    p.add_argument("--bit-depth", choices=["16", "24", "32f"], default="24")
+    add_threads_option(p)
+    p.set_defaults(func=cmd_stretch)
 
     p = sub.add_parser("separate", parents=[common], help="split files into stems (one file per stem)",
                        epilog="example:\n  neuraudio separate hpss song.flac live.wav -o separated/   "
