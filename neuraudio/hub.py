@@ -59,6 +59,12 @@ BUILTIN = {
         "harmonic/percussive separation by median filtering with soft masks, non-causal in 10 s chunks "
         "(classical DSP, no weights)",
     ),
+    "aec-linear": Entry(
+        "aec-linear", "echo", "neuraudio.aec.linear:LinearAEC",
+        {"sample_rate": 16000, "hop": 160, "partitions": 40, "max_delay_ms": 250.0, "margin": 2, "step": 1.0},
+        "linear echo canceller: GCC-PHAT bulk delay, two-path frequency-domain adaptive filter (400 ms), residual "
+        "echo suppressor; inputs mic and ref, 16 kHz, 10 ms latency (classical DSP, no weights)",
+    ),
     "denoise-mmse": Entry(
         "denoise-mmse", "enhancement", "neuraudio.enhancement.mmse:LogMMSE",
         {"sample_rate": 16000, "n_fft": 512, "hop": 128, "minimum_seconds": 1.5},

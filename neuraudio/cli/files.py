@@ -1,5 +1,5 @@
-"""Commands on audio files: ``info``, ``effect``, ``enhance``, ``vocode``, ``stretch``, ``separate``, ``example``,
-``capture-signal``, ``align``."""
+"""Commands on audio files: ``info``, ``effect``, ``enhance``, ``aec``, ``vocode``, ``stretch``, ``separate``,
+``example``, ``capture-signal``, ``align``."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def cmd_effect(args, command: str = "effect", model=None) -> int:
         raise CLIError(f"{args.model} has stems; use `neuraudio separate`.")
     if len(model.input_channels()) > 1:
         raise CLIError(f"{args.model} takes {len(model.input_channels())} inputs "
-                       f"({', '.join(model.input_channels())}); run it with neuraudio.process_files.")
+                       f"({', '.join(model.input_channels())}); use `neuraudio aec` or neuraudio.process_files.")
     model.check_knob_names(knobs)
     for name, value in knobs.items():
         model.knobs[name].check(name, value)
@@ -187,6 +187,25 @@ def cmd_stretch(args) -> int:
     if not args.quiet:
         print(f"wrote {args.output}: {audio.shape[-1] / rate:.2f} s -> {stretched.shape[-1] / rate:.2f} s "
               f"(rate {args.rate:g}, pitch kept)")
+    return 0
+
+
+def cmd_aec(args) -> int:
+    model = neuraudio.load(args.model)
+    if list(model.input_channels()) != ["mic", "ref"]:
+        raise CLIError(f"{args.model} does not take a microphone and a reference; `aec` needs an echo canceller "
+                       "(see `neuraudio models`).")
+    knobs = parse_knobs(args.knob)
+    set_threads(args.threads)
+    info = audio_info(args.mic)
+    with progress_bar(info.frames, args.quiet, Path(args.mic).name, scale=info.sample_rate) as update:
+        report = neuraudio.process_files(model, [args.mic, args.ref], [args.output], knobs=knobs,
+                                         bit_depth=args.bit_depth, device=device(args.device), progress=update)
+    if report.resampled:
+        print(f"resampled {report.file_rate} Hz -> {report.model_rate} Hz for {args.model} and back", file=sys.stderr)
+    if not args.quiet:
+        print(f"wrote {args.output}: {report.seconds:.2f} s of audio in {report.elapsed:.2f} s "
+              f"(real-time factor {report.real_time_factor:.3f})")
     return 0
 
 
@@ -344,6 +363,19 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     add_threads_option(p)
     p.set_defaults(func=cmd_vocode)
+
+    p = sub.add_parser("aec", parents=[common], help="cancel the loudspeaker's echo in a microphone recording",
+                       epilog="example:\n  neuraudio aec aec-linear --mic mic.wav --ref loudspeaker.wav clean.wav",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="an echo canceller (see `neuraudio models`)")
+    p.add_argument("output", help=".wav, .flac, .ogg or .mp3")
+    p.add_argument("--mic", required=True, help="the microphone recording (near end + echo)")
+    p.add_argument("--ref", required=True, help="what the loudspeaker played, from the same device (its loopback)")
+    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="knob value (repeatable)")
+    p.add_argument("--bit-depth", choices=["16", "24", "32f"], default="24")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    add_threads_option(p)
+    p.set_defaults(func=cmd_aec)
 
     p = sub.add_parser("stretch", parents=[common], help="change a file's tempo, not its pitch (phase vocoder)")
     p.add_argument("input")

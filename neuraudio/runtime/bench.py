@@ -66,32 +66,37 @@ def benchmark(model: Processor, *, device: str = "cpu", block_size: int = 128, s
     """Measure ``model``; returns the dict that ``neuraudio bench --json`` prints (see the module docstring)."""
     if threads:
         torch.set_num_threads(threads)
-    x = bench_signal(model.sample_rate, seconds, channels)
+    # one signal per model input: the bench signal, and for a second input (an echo canceller's reference) the
+    # same signal 20 ms earlier, so the model has an echo to work on
+    shapes = [channels if want is None else want for want in model.input_channels().values()]
+    x = bench_signal(model.sample_rate, seconds, shapes[0])
+    signals = [x] + [torch.roll(bench_signal(model.sample_rate, seconds, ch), -model.sample_rate // 50, -1)
+                     for ch in shapes[1:]]
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    engine = Engine(model, model.sample_rate, block_size, channels, device=device, dtype=dtype,
+    engine = Engine(model, model.sample_rate, block_size, shapes[0], device=device, dtype=dtype,
                     cuda_graph=cuda_graph, threads=threads).prepare()
 
     offline_model = engine.model  # already on the device, in the dtype
     with torch.inference_mode():
-        xd = x.to(engine.device, engine.dtype)
-        offline_model.process(xd[..., : min(x.shape[-1], model.sample_rate // 10)])  # warm-up
+        xd = [s.to(engine.device, engine.dtype) for s in signals]
+        offline_model.process(*(s[..., : min(x.shape[-1], model.sample_rate // 10)] for s in xd))  # warm-up
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         start = time.perf_counter()
-        offline_model.process(xd)
+        offline_model.process(*xd)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         offline_seconds = time.perf_counter() - start
 
-    blocks = x.numpy()
+    blocks = [s.numpy() for s in signals]
     knob = next(iter(model.knobs), None)
     count = x.shape[-1] // block_size
     for i in range(count):
         if knob and i % 50 == 0:
             spec = model.knobs[knob]
             engine.set_knobs(**{knob: spec.maximum if (i // 50) % 2 == 0 else spec.minimum})
-        engine.process(blocks[:, i * block_size : (i + 1) * block_size])
+        engine.process(*(b[:, i * block_size : (i + 1) * block_size] for b in blocks))
     stats = engine.stats()
     memory = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if device.startswith("cuda"):

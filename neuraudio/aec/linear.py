@@ -1,0 +1,176 @@
+"""Linear acoustic echo canceller: bulk-delay tracking, a two-path partitioned-block frequency-domain adaptive
+filter, and a residual echo suppressor. Inputs ``mic`` and ``ref`` (what the loudspeaker was sent), 16 kHz,
+10 ms blocks.
+
+Per block of ``N = hop`` samples:
+
+1. **Bulk delay.** GCC-PHAT (:class:`neuraudio.stream.delay.DelayTracker`) follows the delay of the echo behind
+   ``ref`` (0-``max_delay_ms``, drifting clocks included); the filter's window starts ``margin`` partitions before
+   it, in whole partitions, and its taps shift with it when the estimate moves.
+2. **Adaptive filter** (overlap-save PBFDAF, FFT size ``2N``, ``partitions`` x ``N`` taps, NLMS normalised per bin,
+   gradient constrained): a *background* filter adapts on every block; the *foreground* filter, which makes the
+   output, copies it when its error is clearly lower, and the background falls back to the foreground when it
+   diverges (double talk). The error ``e = mic - foreground echo estimate`` is the linear stage's output.
+3. **Residual echo suppressor** on a sqrt-hann STFT of ``e`` (frame ``2N``, hop ``N``): per bin,
+   ``G = max(floor, 1 - over * R / |E|^2)`` with the residual echo ``R = leak * |Y|^2`` (``Y`` the echo estimate in
+   the same frame, ``leak`` tracked from the correlation of ``|E|^2`` and ``|Y|^2`` where the far end is active),
+   powers smoothed over frames. It removes what the linear filter cannot (tails, loudspeaker nonlinearity) and
+   leaves bins where the near end dominates.
+
+Latency: ``N`` samples (10 ms), from the suppressor's overlap-add; a stream of any block size adds ``N - 1``.
+
+Example:
+    >>> aec = neuraudio.load("aec-linear")
+    >>> out = aec.process(mic, ref)              # (1, time) each, at 16 kHz
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+
+from neuraudio.stream.delay import DelayTracker
+from neuraudio.stream.knobs import Knob
+from neuraudio.stream.processor import Processor
+
+
+class LinearAEC(Processor):
+    """Classical linear echo canceller with residual echo suppression (see the module docstring).
+
+    Args:
+        sample_rate: Hz.
+        hop: block (and partition) length in samples.
+        partitions: adaptive filter length in blocks (after the bulk delay).
+        max_delay_ms: largest bulk delay tracked.
+        margin: partitions of the filter placed before the estimated delay.
+        step: NLMS step of the background filter (0..1).
+    """
+
+    task = "echo"
+    inputs = {"mic": 1, "ref": 1}
+    out_channels = 1
+    knobs = {"suppression": Knob(2.0, 0.0, 8.0, "x", "over-subtraction of the residual echo (0: linear filter only)"),
+             "floor_db": Knob(-30.0, -60.0, 0.0, "dB", "the most the suppressor attenuates a bin")}
+
+    def __init__(self, sample_rate: int = 16000, hop: int = 160, partitions: int = 40, max_delay_ms: float = 250.0,
+                 margin: int = 2, step: float = 1.0):
+        super().__init__(sample_rate, hop)
+        if partitions < 1 or margin < 0 or not 0 < step <= 1:
+            raise ValueError(f"need partitions >= 1, margin >= 0 and 0 < step <= 1, got {partitions}, {margin}, {step}.")
+        self.partitions, self.margin, self.step_size = int(partitions), int(margin), float(step)
+        self.max_delay = int(max_delay_ms * sample_rate / 1000)
+        n = hop
+        self.register_buffer("window", torch.hann_window(2 * n, periodic=True, dtype=torch.float64).sqrt(),
+                             persistent=False)
+
+    @property
+    def step_latency(self) -> int:
+        return self.hop
+
+    def init_state(self, channels: int, max_samples: int, device) -> dict:
+        n, p = self.hop, self.partitions
+        bins = n + 1
+        history = self.max_delay + (p + 2) * n
+        zeros = lambda *shape, dtype=torch.float64: torch.zeros(*shape, dtype=dtype, device=device)  # noqa: E731
+        return {
+            "ref": zeros(history), "tracker": DelayTracker(self.max_delay, hop=4 * n), "offset": 0,
+            "background": zeros(p, bins, dtype=torch.complex128), "foreground": zeros(p, bins, dtype=torch.complex128),
+            "power": zeros(bins) + 1e-6, "e_bg": 1e-9, "e_fg": 1e-9,
+            "e_prev": zeros(n), "y_prev": zeros(n), "res_tail": zeros(n),
+            "see": zeros(bins), "syy": zeros(bins), "sey": zeros(bins), "leak": 0.5, "blocks": 0,
+        }
+
+    def _spectra(self, ref: torch.Tensor, offset: int) -> torch.Tensor:
+        """Spectra (partitions, bins) of the 2N-sample frames of the delayed reference, newest first."""
+        n, p = self.hop, self.partitions
+        end = ref.numel() - offset
+        starts = torch.arange(p, device=ref.device) * -n + end - 2 * n
+        frames = torch.stack([ref[s : s + 2 * n] for s in starts.tolist()])
+        return torch.fft.rfft(frames, dim=-1)
+
+    def _block(self, mic: torch.Tensor, ref: torch.Tensor, s: dict, suppression: float, floor: float) -> torch.Tensor:
+        n = self.hop
+        s["ref"] = torch.cat([s["ref"][n:], ref])
+        delay = s["tracker"].update(ref, mic)
+        if delay is not None:  # the filter window starts `margin` partitions before the echo, in whole partitions
+            offset = max(0, delay // n - self.margin) * n
+            shift = (offset - s["offset"]) // n
+            if shift:
+                for key in ("background", "foreground"):
+                    s[key] = torch.roll(s[key], shifts=shift, dims=0)
+                    if shift > 0:
+                        s[key][:shift] = 0
+                    else:
+                        s[key][shift:] = 0
+                s["offset"] = offset
+        x = self._spectra(s["ref"], s["offset"])
+        frame = torch.cat([s["e_prev"].new_zeros(n), mic])  # overlap-save error frame: zeros then the block
+        outputs = {}
+        for key in ("background", "foreground"):
+            y = torch.fft.irfft((s[key] * x).sum(0), 2 * n)[n:]
+            outputs[key] = (mic - y, y)
+        e_bg, _ = outputs["background"]
+        e_fg, y_fg = outputs["foreground"]
+        # per-bin input energy in the filter's memory (all partitions), lightly smoothed, regularised
+        s["power"] = 0.5 * s["power"] + 0.5 * x.abs().pow(2).sum(0)
+        regular = 1e-3 * float(s["power"].mean()) + 1e-12
+        # background NLMS, gradient constrained to N taps per partition
+        error_spec = torch.fft.rfft(torch.cat([frame[:n], e_bg]), 2 * n)
+        gradient = torch.fft.irfft(x.conj() * error_spec / (s["power"] + regular), 2 * n)
+        gradient[:, n:] = 0
+        s["background"] = s["background"] + self.step_size * torch.fft.rfft(gradient, dim=-1)
+        # two-path: the foreground takes the background when it is clearly better; the background falls back
+        s["e_bg"] = 0.7 * s["e_bg"] + 0.3 * float(e_bg.pow(2).sum())
+        s["e_fg"] = 0.7 * s["e_fg"] + 0.3 * float(e_fg.pow(2).sum())
+        if s["e_bg"] < 0.7 * s["e_fg"]:
+            s["foreground"] = s["background"].clone()
+            s["e_fg"] = s["e_bg"]
+        elif s["e_bg"] > 4.0 * s["e_fg"]:
+            s["background"] = s["foreground"].clone()
+            s["e_bg"] = s["e_fg"]
+        # residual echo suppression on a sqrt-hann STFT of e (frame 2N, hop N)
+        e_frame = torch.cat([s["e_prev"], e_fg]) * self.window
+        y_frame = torch.cat([s["y_prev"], y_fg]) * self.window
+        s["e_prev"], s["y_prev"] = e_fg, y_fg
+        e_spec, y_spec = torch.fft.rfft(e_frame), torch.fft.rfft(y_frame)
+        pe, py = e_spec.abs().pow(2), y_spec.abs().pow(2)
+        s["see"] = 0.6 * s["see"] + 0.4 * pe
+        s["syy"] = 0.6 * s["syy"] + 0.4 * py
+        s["sey"] = 0.95 * s["sey"] + 0.05 * pe * py
+        far_active = float(py.sum()) > 1e-9
+        if far_active:  # leak: how much of |Y|^2 remains in |E|^2 (the regression of one on the other)
+            s["leak"] = min(1.0, max(0.005, float(s["sey"].sum() / (s["syy"].pow(2).sum() * 1.0 + 1e-20))))
+        residual = s["leak"] * s["syy"]
+        gain = (1.0 - suppression * residual / s["see"].clamp_min(1e-20)).clamp(min=floor, max=1.0)
+        out_frame = torch.fft.irfft(e_spec * gain, 2 * n) * self.window
+        out = s["res_tail"] + out_frame[:n]
+        s["res_tail"] = out_frame[n:]
+        s["blocks"] += 1
+        return out
+
+    def _run(self, mic: torch.Tensor, ref: torch.Tensor, state: dict, knobs: Mapping[str, torch.Tensor]):
+        n = self.hop
+        mic64, ref64 = mic.double().reshape(-1), ref.double().reshape(-1)
+        suppression, floor_db = knobs["suppression"].reshape(-1), knobs["floor_db"].reshape(-1)
+        out = []
+        for start in range(0, mic64.numel(), n):
+            k = start + n - 1  # the knobs' values at the block's last sample
+            floor = 10 ** (float(floor_db[k]) / 20)
+            out.append(self._block(mic64[start : start + n], ref64[start : start + n], state, float(suppression[k]),
+                                   floor))
+        return torch.cat(out).to(mic.dtype).reshape(mic.shape)
+
+    def forward(self, x, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        mic, ref = x
+        if mic.shape[:-1] != (1,) and mic.reshape(-1, mic.shape[-1]).shape[0] != 1:
+            rows = mic.reshape(-1, mic.shape[-1]), ref.reshape(-1, ref.shape[-1])
+            outs = [self.forward((m[None], r[None]), {k: v.reshape(-1, v.shape[-1])[min(i, v.reshape(-1, v.shape[-1]).shape[0] - 1)] for k, v in knobs.items()})
+                    for i, (m, r) in enumerate(zip(*rows))]
+            return torch.stack(outs).reshape(mic.shape)
+        state = self.init_state(1, mic.shape[-1], mic.device)
+        return self._run(mic, ref, state, knobs)
+
+    def step(self, x, state: dict, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        mic, ref = x
+        return self._run(mic, ref, state, knobs)
