@@ -8,7 +8,9 @@ Tasks and metrics:
     vocoder      DIR/**/*.wav resynthesised (analysis -> resynthesis): MR-STFT, SI-SDR, and PESQ / STOI at 16 kHz
                  when the [eval] extra is installed (meaningful for speech)
     separation   DIR/<song>/<stem>.wav: SDR per stem
-    echo         DIR/<clip>/{mic,ref,target}.wav: ERLE (whole clip), SI-SDR against target
+    echo         DIR/<clip>/{mic,ref,target}.wav (+ meta.json's scenario): ERLE where only the far end talks; SI-SDR
+                 against the target and the output's level over the target's where the near end talks (double talk,
+                 near end only); ERLE and SI-SDR for clips without a scenario
 """
 
 from __future__ import annotations
@@ -94,11 +96,22 @@ def _separation(model: Processor, root):
 def _echo(model: Processor, root):
     from neuraudio.datasets.echo import EchoFolder
 
+    import json
+    from pathlib import Path
+
     folder = EchoFolder(root, model.sample_rate)
     for name, parts in folder.clips.items():
         mic, ref, target = (parts[p].read(0, folder.frames(name)) for p in ("mic", "ref", "target"))
         out = model.process(mic, ref)
-        yield name, {"erle": metrics.erle(mic, out), "si_sdr": metrics.si_sdr(out, target)}
+        meta = Path(root) / name / "meta.json"
+        scenario = json.loads(meta.read_text()).get("scenario") if meta.is_file() else None
+        if scenario == "far_end_only":  # only echo (and noise) to remove: how much of it went
+            yield name, {"erle_far_end": metrics.erle(mic, out)}
+        elif scenario in ("double_talk", "near_end_only"):  # the near end must survive
+            level = 10 * torch.log10(out.pow(2).sum() / target.pow(2).sum().clamp_min(1e-20))
+            yield name, {f"si_sdr_{scenario}": metrics.si_sdr(out, target), f"level_db_{scenario}": level}
+        else:
+            yield name, {"erle": metrics.erle(mic, out), "si_sdr": metrics.si_sdr(out, target)}
 
 
 RUNNERS: dict[str, Callable] = {"effect": _effect, "enhancement": _enhancement, "vocoder": _vocoder,

@@ -356,3 +356,23 @@ def test_enhance_and_vocode_commands(tmp_path, capsys):
     assert "not a readable .npy array" in capsys.readouterr().err and not (tmp_path / "o.wav").exists()
     assert main(["vocode", "griffin-lim", str(noisy), str(tmp_path / "r.wav"), "-q"]) == 0
     assert neuraudio.read_audio(tmp_path / "r.wav")[0].shape == x.shape
+
+
+def test_eval_echo_scores_each_scenario(tmp_path, capsys):
+    from tests.test_aec_linear import echo_path
+
+    ref, echo = echo_path(2.0, seed=6)
+    t = torch.arange(2 * 16000) / 16000
+    near = 0.05 * torch.sin(2 * torch.pi * 250 * t)[None]
+    for name, scenario, mic, target in [("a", "far_end_only", echo, torch.zeros_like(echo)),
+                                        ("b", "double_talk", echo + near, near),
+                                        ("c", "near_end_only", near, near)]:
+        (tmp_path / name).mkdir()
+        for part, audio in (("mic", mic), ("ref", ref if scenario != "near_end_only" else 0 * ref), ("target", target)):
+            neuraudio.write_audio(tmp_path / name / f"{part}.wav", audio, 16000, bit_depth="32f")
+        (tmp_path / name / "meta.json").write_text(json.dumps({"scenario": scenario}))
+    assert main(["eval", "echo", "--model", "aec-linear", "--data", str(tmp_path), "--json", "-q"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["items"]["a"]) == {"erle_far_end"} and report["items"]["a"]["erle_far_end"] >= 10.0
+    assert abs(report["items"]["c"]["level_db_near_end_only"]) <= 0.5
+    assert set(report["items"]["b"]) == {"si_sdr_double_talk", "level_db_double_talk"}
