@@ -17,7 +17,7 @@ from typing import Sequence
 
 import neuraudio
 from neuraudio.audio import AudioError
-from neuraudio.cli import data, files, models
+from neuraudio.cli import data, families, files, models
 from neuraudio.cli.common import CLIError
 from neuraudio.data.tools import ToolError
 from neuraudio.datasets.common import DataError
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bars or chatter")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     files.add_parsers(sub, common)
+    families.add_parsers(sub, common)
     models.add_parsers(sub, common)
     data.add_parsers(sub, common)
     parser.command_parsers = sub.choices

@@ -1,5 +1,5 @@
-"""Commands on audio files: ``info``, ``effect``, ``enhance``, ``aec``, ``vocode``, ``stretch``, ``separate``,
-``example``, ``capture-signal``, ``align``."""
+"""Commands on audio files: ``info``, ``effect``, ``example``, ``capture-signal``, ``align`` (the other families'
+commands are in :mod:`neuraudio.cli.families`)."""
 
 from __future__ import annotations
 
@@ -88,6 +88,18 @@ def effect_jobs(paths: list[str], out_dir: str | None) -> list[tuple[Path, Path]
     return [(source, target) for target, source in jobs.items()]
 
 
+def _report_file(args, report, written: str) -> None:
+    """The lines every file command prints after a file: resampling (stderr), clipping (stderr), what was written."""
+    if report.resampled:
+        print(f"resampled {report.file_rate} Hz -> {report.model_rate} Hz for {args.model} and back", file=sys.stderr)
+    if report.clipped:
+        print(f"warning: {written}: {report.clipped} samples were clipped to the output format's range",
+              file=sys.stderr)
+    if not args.quiet:
+        print(f"wrote {written}: {report.seconds:.2f} s of audio in {report.elapsed:.2f} s "
+              f"(real-time factor {report.real_time_factor:.3f})", flush=True)
+
+
 def cmd_effect(args, command: str = "effect", model=None) -> int:
     jobs = effect_jobs(args.paths, args.out_dir)
     knobs = parse_knobs(args.knob)
@@ -117,140 +129,20 @@ def cmd_effect(args, command: str = "effect", model=None) -> int:
             report_error(command, err)
             failed += 1
             continue
-        if report.resampled:
-            print(f"resampled {report.file_rate} Hz -> {report.model_rate} Hz for {args.model} and back",
-                  file=sys.stderr)
-        if report.clipped:
-            print(f"warning: {target}: {report.clipped} samples were clipped to the output format's range",
-                  file=sys.stderr)
-        if not args.quiet:
-            print(f"wrote {target}: {report.seconds:.2f} s of audio in {report.elapsed:.2f} s "
-                  f"(real-time factor {report.real_time_factor:.3f})", flush=True)
+        _report_file(args, report, str(target))
     if failed:
         report_error(command, CLIError(f"{failed} of {len(jobs)} files failed; the others were written."))
     return 1 if failed else 0
 
 
-def cmd_enhance(args) -> int:
-    model = neuraudio.load(args.model)
-    if model.task != "enhancement":
-        raise CLIError(f"{args.model} is a model of the {model.task} task; `enhance` needs a speech enhancement model "
-                       "(see `neuraudio models`).")
-    return cmd_effect(args, command="enhance", model=model)
 
 
-def cmd_vocode(args) -> int:
-    import numpy as np
-
-    model = neuraudio.load(args.model)
-    if not hasattr(model, "synthesize"):
-        raise CLIError(f"{args.model} is not a vocoder (it has no synthesize); see `neuraudio models`.")
-    if args.mel is None:
-        if args.input is None:
-            raise CLIError("vocode takes IN OUT (analysis -> resynthesis), or --mel FEATURES.npy OUT.")
-        return cmd_effect(argparse.Namespace(**{**vars(args), "paths": [args.input, args.output], "out_dir": None}),
-                          command="vocode", model=model)
-    try:
-        features = np.load(args.mel, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise CLIError(f"{args.mel}: not a readable .npy array of mel frames ({err}).") from None
-    import torch
-
-    mel = torch.from_numpy(np.asarray(features, dtype=np.float32))
-    if mel.ndim not in (2, 3):
-        raise CLIError(f"{args.mel}: mel frames must be shaped (bands, frames) or (channels, bands, frames), got "
-                       f"{tuple(mel.shape)}.")
-    set_threads(args.threads)
-    with torch.inference_mode():
-        audio = model.synthesize(mel if mel.ndim == 3 else mel[None])
-    neuraudio.write_audio(args.output, audio, model.sample_rate, bit_depth=args.bit_depth)
-    if not args.quiet:
-        print(f"wrote {args.output}: {audio.shape[-1] / model.sample_rate:.2f} s at {model.sample_rate} Hz from "
-              f"{mel.shape[-1]} mel frames")
-    return 0
 
 
-def cmd_stretch(args) -> int:
-    from neuraudio.vocoding import time_stretch
-
-    if not 0.05 <= args.rate <= 20:
-        raise CLIError(f"--rate {args.rate:g} is outside 0.05..20 (2: twice as fast, 0.5: twice as long).")
-    set_threads(args.threads)
-    audio, rate = neuraudio.read_audio(args.input)
-    import torch
-
-    with torch.inference_mode():
-        stretched = time_stretch(audio, args.rate)
-    clipped = neuraudio.write_audio(args.output, stretched, rate, bit_depth=args.bit_depth, inputs=[args.input])
-    if clipped:
-        print(f"warning: {args.output}: {clipped} samples were clipped to the output format's range", file=sys.stderr)
-    if not args.quiet:
-        print(f"wrote {args.output}: {audio.shape[-1] / rate:.2f} s -> {stretched.shape[-1] / rate:.2f} s "
-              f"(rate {args.rate:g}, pitch kept)")
-    return 0
 
 
-def cmd_aec(args) -> int:
-    model = neuraudio.load(args.model)
-    if list(model.input_channels()) != ["mic", "ref"]:
-        raise CLIError(f"{args.model} does not take a microphone and a reference; `aec` needs an echo canceller "
-                       "(see `neuraudio models`).")
-    knobs = parse_knobs(args.knob)
-    set_threads(args.threads)
-    info = audio_info(args.mic)
-    with progress_bar(info.frames, args.quiet, Path(args.mic).name, scale=info.sample_rate) as update:
-        report = neuraudio.process_files(model, [args.mic, args.ref], [args.output], knobs=knobs,
-                                         bit_depth=args.bit_depth, device=device(args.device), progress=update)
-    if report.resampled:
-        print(f"resampled {report.file_rate} Hz -> {report.model_rate} Hz for {args.model} and back", file=sys.stderr)
-    if not args.quiet:
-        print(f"wrote {args.output}: {report.seconds:.2f} s of audio in {report.elapsed:.2f} s "
-              f"(real-time factor {report.real_time_factor:.3f})")
-    return 0
 
 
-def cmd_separate(args) -> int:
-    model = neuraudio.load(args.model)
-    if not model.stems:
-        raise CLIError(f"{args.model} has no stems; `separate` needs a separator (see `neuraudio models`).")
-    wanted = list(model.stems) if not args.stems else [s.strip() for s in args.stems.split(",") if s.strip()]
-    unknown = sorted(set(wanted) - set(model.stems))
-    if unknown or not wanted:
-        raise CLIError(f"--stems {args.stems!r}: {args.model}'s stems are {', '.join(model.stems)}.")
-    knobs = parse_knobs(args.knob)
-    sources = [source for source, _ in effect_jobs(args.inputs, args.out_dir)]
-    run_device = device(args.device)
-    set_threads(args.threads)
-    out = Path(args.out_dir)
-    failed = 0
-    for source in sources:
-        folder = out / source.stem
-        targets = [folder / f"{stem}{_output_name(source)[len(source.stem):]}" if stem in wanted else None
-                   for stem in model.stems]
-        made = not folder.exists()
-        try:
-            info = audio_info(source)
-            folder.mkdir(parents=True, exist_ok=True)
-            with progress_bar(info.frames, args.quiet, source.name, scale=info.sample_rate) as update:
-                report = neuraudio.process_files(model, [source], targets, knobs=knobs, bit_depth=args.bit_depth,
-                                                 device=run_device, progress=update)
-        except BaseException as err:
-            if made and folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()  # no empty folder left behind by a failed input
-            if len(sources) == 1 or not isinstance(err, (AudioError, OSError)):
-                raise
-            report_error("separate", err)
-            failed += 1
-            continue
-        if report.resampled:
-            print(f"resampled {report.file_rate} Hz -> {report.model_rate} Hz for {args.model} and back",
-                  file=sys.stderr)
-        if not args.quiet:
-            print(f"wrote {', '.join(str(t) for t in targets if t is not None)}: {report.seconds:.2f} s of audio in "
-                  f"{report.elapsed:.2f} s (real-time factor {report.real_time_factor:.3f})", flush=True)
-    if failed:
-        report_error("separate", CLIError(f"{failed} of {len(sources)} files failed; the others were written."))
-    return 1 if failed else 0
 
 
 def cmd_example(args) -> int:
@@ -315,6 +207,16 @@ def cmd_align(args) -> int:
     return 0
 
 
+def add_run_options(p, knobs: bool = True) -> None:
+    """The options of every command that runs a model over files."""
+    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
+                   help="knob value (repeatable)" if knobs else argparse.SUPPRESS)
+    p.add_argument("--bit-depth", choices=["16", "24", "32f"], default="24",
+                   help="WAV/FLAC sample format (default 24; FLAC: 16 or 24); OGG and MP3 are lossy")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    add_threads_option(p)
+
+
 def add_parsers(sub, common) -> None:
     p = sub.add_parser("info", parents=[common], help="format, duration and levels of audio files")
     p.add_argument("files", nargs="+", metavar="FILE")
@@ -329,75 +231,8 @@ def add_parsers(sub, common) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="IN OUT; or, with -o, input files and folders (searched recursively)")
     p.add_argument("-o", "--out-dir", metavar="DIR", help="write each input here under its own name (made if absent)")
-    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="knob value (repeatable)")
-    p.add_argument("--bit-depth", choices=["16", "24", "32f"], default="24",
-                   help="WAV/FLAC sample format (default 24; FLAC: 16 or 24); OGG and MP3 are lossy")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
-    add_threads_option(p)
+    add_run_options(p)
     p.set_defaults(func=cmd_effect)
-
-    p = sub.add_parser("enhance", parents=[common], help="remove noise from speech files",
-                       usage="neuraudio enhance MODEL IN OUT [options]\n"
-                             "       neuraudio enhance MODEL IN... -o DIR [options]",
-                       epilog="example:\n  neuraudio enhance denoise-mmse noisy.wav clean.wav --knob reduction_db=15",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="a speech enhancement model (see `neuraudio models`)")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="IN OUT; or, with -o, input files and folders")
-    p.add_argument("-o", "--out-dir", metavar="DIR", help="write each input here under its own name")
-    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="knob value (repeatable)")
-    p.add_argument("--bit-depth", choices=["16", "24", "32f"], default="24")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
-    add_threads_option(p)
-    p.set_defaults(func=cmd_enhance)
-
-    p = sub.add_parser("vocode", parents=[common], help="resynthesise audio, or synthesise it from mel frames",
-                       epilog="examples:\n  neuraudio vocode griffin-lim speech.wav resynthesised.wav\n"
-                              "  neuraudio vocode griffin-lim --mel features.npy out.wav   (log-mel (80, frames))",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="a vocoder (see `neuraudio models`)")
-    p.add_argument("input", nargs="?", help="audio to resynthesise (analysis -> resynthesis)")
-    p.add_argument("output", help=".wav, .flac, .ogg or .mp3")
-    p.add_argument("--mel", help="a .npy of log-mel frames (bands, frames) in the vocoder's settings, instead of IN")
-    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help=argparse.SUPPRESS)
-    p.add_argument("--bit-depth", choices=["16", "24", "32f"], default="24")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
-    add_threads_option(p)
-    p.set_defaults(func=cmd_vocode)
-
-    p = sub.add_parser("aec", parents=[common], help="cancel the loudspeaker's echo in a microphone recording",
-                       epilog="example:\n  neuraudio aec aec-linear --mic mic.wav --ref loudspeaker.wav clean.wav",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="an echo canceller (see `neuraudio models`)")
-    p.add_argument("output", help=".wav, .flac, .ogg or .mp3")
-    p.add_argument("--mic", required=True, help="the microphone recording (near end + echo)")
-    p.add_argument("--ref", required=True, help="what the loudspeaker played, from the same device (its loopback)")
-    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="knob value (repeatable)")
-    p.add_argument("--bit-depth", choices=["16", "24", "32f"], default="24")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
-    add_threads_option(p)
-    p.set_defaults(func=cmd_aec)
-
-    p = sub.add_parser("stretch", parents=[common], help="change a file's tempo, not its pitch (phase vocoder)")
-    p.add_argument("input")
-    p.add_argument("output", help=".wav, .flac, .ogg or .mp3")
-    p.add_argument("--rate", type=float, required=True, help="speed factor: 2 is twice as fast, 0.5 twice as long")
-    p.add_argument("--bit-depth", choices=["16", "24", "32f"], default="24")
-    add_threads_option(p)
-    p.set_defaults(func=cmd_stretch)
-
-    p = sub.add_parser("separate", parents=[common], help="split files into stems (one file per stem)",
-                       epilog="example:\n  neuraudio separate hpss song.flac live.wav -o separated/   "
-                              "(separated/song/harmonic.flac, separated/song/percussive.flac, ...)",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="a separator (see `neuraudio models`)")
-    p.add_argument("inputs", nargs="+", metavar="IN", help="input files and folders (searched recursively)")
-    p.add_argument("-o", "--out-dir", required=True, metavar="DIR", help="writes DIR/<input name>/<stem>.<ext>")
-    p.add_argument("--stems", help="comma-separated stems to write (default: all)")
-    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="knob value (repeatable)")
-    p.add_argument("--bit-depth", choices=["16", "24", "32f"], default="24")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
-    add_threads_option(p)
-    p.set_defaults(func=cmd_separate)
 
     p = sub.add_parser("capture-signal", parents=[common], help="write a test signal to play through your gear")
     p.add_argument("output", help=".wav or .flac (a layout .json is written beside it)")
