@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 import neuraudio
@@ -77,3 +78,16 @@ def test_aec_command_on_files(tmp_path, capsys):
     assert main(["aec", "denoise-mmse", "--mic", str(tmp_path / "mic.wav"), "--ref", str(tmp_path / "ref.wav"),
                  str(tmp_path / "x.wav")]) == 1
     assert "`aec` needs an echo canceller" in capsys.readouterr().err
+
+
+def test_engine_with_whole_blocks_reports_the_model_latency():
+    from neuraudio.runtime import Engine, EngineError
+
+    ref, echo = echo_path(1.0, delay=300, seed=2)
+    model = LinearAEC(SR)
+    make = lambda block_size, channels: Engine(model, SR, 480, block_multiple=160).prepare()  # noqa: E731
+    errors = assert_stream_matches_offline(model, echo, ref, patterns=["hop", "random"], block_size=480,
+                                           block_multiple=160, make_runner=make)
+    assert max(errors.values()) <= 1e-5 and make(0, 0).latency == 160 == model.latency
+    with pytest.raises(EngineError, match="block_multiple must be a multiple of the model's hop 160"):
+        Engine(model, SR, 480, block_multiple=100)

@@ -86,11 +86,14 @@ class Engine:
             unless the output stays within ESR 1e-3 of float32 on a test signal at several knob settings
             (measured in ``prepare``); on the CPU, one that runs slower than float32 warns.
         cuda_graph: capture the model step as a CUDA graph on CUDA (default); ``False`` runs eagerly.
+        threads: torch CPU threads on the thread that calls ``process`` (``None``: leave torch's setting).
+        block_multiple: the host promises blocks whose length is a multiple of this (a multiple of the model's
+            hop): a model with a hop then reports ``hop - 1`` samples less latency.
     """
 
     def __init__(self, model: Processor, sample_rate: int, block_size: int = 512, channels: int = 1,
                  device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32,
-                 cuda_graph: bool = True, threads: int | None = 1):
+                 cuda_graph: bool = True, threads: int | None = 1, block_multiple: int | None = None):
         if not isinstance(model, Processor):
             raise EngineError(f"the engine runs neuraudio Processors, got {type(model).__name__}.")
         if int(sample_rate) != model.sample_rate:
@@ -133,6 +136,11 @@ class Engine:
         self.out_shape = (len(model.stems), self.out_channels) if model.stems else (self.out_channels,)
         self.use_graph = bool(cuda_graph) and self.device.type == "cuda"
         self.path = "direct" if model.hop == 1 else "stream"
+        if block_multiple is not None and (block_multiple < 1 or block_multiple % model.hop
+                                           or self.block_size % block_multiple):
+            raise EngineError(f"block_multiple must be a multiple of the model's hop {model.hop} that divides "
+                              f"block_size {self.block_size}, got {block_multiple}.")
+        self.block_multiple = block_multiple
         self.graph: torch.cuda.CUDAGraph | None = None
         self.fallback_reason: str | None = None
         self.precision_esr: float | None = None    # worst ESR of dtype against float32 (prepare measures it)
@@ -151,7 +159,9 @@ class Engine:
     @property
     def latency(self) -> int:
         """The delay in samples a host compensates: the model's latency plus the engine's buffering."""
-        return self.model.latency if self.path == "direct" else self.model.latency + self.model.hop - 1
+        if self.path == "direct" or self.block_multiple:
+            return self.model.latency
+        return self.model.latency + self.model.hop - 1
 
     @property
     def knobs(self) -> dict[str, float]:
@@ -223,7 +233,7 @@ class Engine:
             if self.use_graph:
                 self._capture()
         else:
-            self._stream = Stream(model, size, self.device, self.channels)
+            self._stream = Stream(model, size, self.device, self.channels, self.block_multiple)
             self._stream.set_knobs(**self._targets)
         self._warm_up()
         self.prepared = True

@@ -67,8 +67,9 @@ class DelayTracker:
         """Feed the next samples of both signals (``(n,)`` each); returns the current estimate (``None`` until the
         first confident one)."""
         n = ref.numel()
-        self.ref = torch.cat([self.ref[n:], ref.double().flatten()])[-self.window :]
-        self.mic = torch.cat([self.mic[n:], mic.double().flatten()])[-self.window :]
+        # the tracker's own buffers stay on the CPU (a few FFTs per second; the signals may be on a GPU)
+        self.ref = torch.cat([self.ref[n:], ref.detach().double().flatten().cpu()])[-self.window :]
+        self.mic = torch.cat([self.mic[n:], mic.detach().double().flatten().cpu()])[-self.window :]
         self.pending += n
         while self.pending >= self.hop:
             self.pending -= self.hop

@@ -110,7 +110,8 @@ def assert_stream_matches_offline(model: Processor, x: torch.Tensor, *more: torc
             y, applied = run_stream(model, inputs, lengths, block_size, knobs, changes, device, runner, block_multiple)
             lat = (runner or model.stream(block_size=block_size, channels=channels,
                                           block_multiple=block_multiple)).latency
-            reference = model.process(*inputs, **offline_knobs(model, total, knobs, applied)).cpu()
+            reference = model.process(*(i.to(device) for i in inputs),
+                                      **offline_knobs(model, total, knobs, applied)).cpu()
             n = total - lat
             errors[pattern] = float((y[..., lat:] - reference[..., :n]).abs().max()) if n > 0 else 0.0
     bad = {p: e for p, e in errors.items() if not e <= atol}

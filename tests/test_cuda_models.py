@@ -1,0 +1,39 @@
+"""The classical references on a CUDA GPU: the same numbers as on the CPU, streaming equal to offline (skipped
+without a GPU, as in CI; benchmarks/gpu_checks.sh runs them on a lent one)."""
+
+import copy
+
+import pytest
+import torch
+
+from neuraudio.aec import LinearAEC
+from neuraudio.enhancement import LogMMSE
+from neuraudio.separation import HPSS
+from neuraudio.stream.testing import assert_stream_matches_offline
+from neuraudio.vocoding import GriffinLim
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+SR = 16000
+
+
+def signals(n, count, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return [0.1 * torch.randn(1, n, generator=gen) for _ in range(count)]
+
+
+@pytest.mark.parametrize("name", ["hpss", "griffin-lim", "denoise-mmse", "aec-linear"])
+def test_reference_models_on_cuda_match_the_cpu_and_stream_like_offline(name):
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    model = {"hpss": lambda: HPSS(SR, 256, 64, harmonic_frames=9, percussive_bins=9, chunk_seconds=0.25),
+             "griffin-lim": lambda: GriffinLim(SR, 512, 128, n_mels=64, fmax=None, n_iter=8, context_frames=4,
+                                               chunk_seconds=0.25),
+             "denoise-mmse": lambda: LogMMSE(SR),
+             "aec-linear": lambda: LinearAEC(SR)}[name]()
+    inputs = signals(SR, len(model.input_channels()))
+    on_cpu = model.process(*inputs)
+    gpu = copy.deepcopy(model).cuda()
+    on_gpu = gpu.process(*(x.cuda() for x in inputs)).cpu()
+    assert (on_gpu - on_cpu).abs().max() <= 1e-3 * max(1.0, float(on_cpu.abs().max()))
+    errors = assert_stream_matches_offline(gpu, *inputs, patterns=["3hop+7", "random"], device="cuda")
+    assert max(errors.values()) <= 1e-4
