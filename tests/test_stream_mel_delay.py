@@ -1,6 +1,5 @@
 """stream/mel.py against librosa, stream/delay.py on known delays, and the STFT module against torch.stft."""
 
-import math
 
 import numpy as np
 import pytest
