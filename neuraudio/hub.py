@@ -71,6 +71,12 @@ BUILTIN = {
         "speech denoiser: log-MMSE gain with an MCRA noise tracker, causal, 16 kHz, 24 ms latency "
         "(classical DSP, no weights)",
     ),
+    "pitch-shift": Entry(
+        "pitch-shift", "effect", "neuraudio.vocoding.pitch_shift:PitchShift",
+        {"sample_rate": 48000, "n_fft": 2048, "hop": 512},
+        "streaming phase-vocoder pitch shifter, -12..+12 semitones, identity phase locking, 48 kHz, 32 ms latency "
+        "(classical DSP, no weights)",
+    ),
     "griffin-lim": Entry(
         "griffin-lim", "vocoder", "neuraudio.vocoding.griffin_lim:GriffinLim",
         {"sample_rate": 22050, "n_fft": 1024, "hop": 256, "n_mels": 80, "fmin": 0.0, "fmax": 8000.0, "n_iter": 32,
@@ -199,7 +205,7 @@ def save_folder(model: Processor, folder, *, name: str, task: str, training: dic
             "format_version": FORMAT_VERSION, "name": name, "task": task, "summary": summary,
             "class": config["class"], "kwargs": config["kwargs"],
             "sample_rate": model.sample_rate, "latency": model.latency,
-            "inputs": model.input_channels(), "stems": list(model.stems),
+            "inputs": model.input_channels(), "stems": list(model.stems), "context": model.context,
             "knobs": {k: vars(spec) for k, spec in model.knobs.items()},
             "weights_sha256": sha256(tmp / WEIGHTS),
             "training": training or {}, "metrics": metrics or {},
