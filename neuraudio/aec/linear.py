@@ -61,8 +61,7 @@ class LinearAEC(Processor):
         self.partitions, self.margin, self.step_size = int(partitions), int(margin), float(step)
         self.max_delay = int(max_delay_ms * sample_rate / 1000)
         n = hop
-        self.register_buffer("window", torch.hann_window(2 * n, periodic=True, dtype=torch.float64).sqrt(),
-                             persistent=False)
+        self.register_buffer("window", torch.hann_window(2 * n, periodic=True).sqrt(), persistent=False)
 
     @property
     def step_latency(self) -> int:
@@ -72,10 +71,10 @@ class LinearAEC(Processor):
         n, p = self.hop, self.partitions
         bins = n + 1
         history = self.max_delay + (p + 2) * n
-        zeros = lambda *shape, dtype=torch.float64: torch.zeros(*shape, dtype=dtype, device=device)  # noqa: E731
+        zeros = lambda *shape, dtype=torch.float32: torch.zeros(*shape, dtype=dtype, device=device)  # noqa: E731
         return {
-            "ref": zeros(history), "tracker": DelayTracker(self.max_delay, hop=4 * n), "offset": 0,
-            "background": zeros(p, bins, dtype=torch.complex128), "foreground": zeros(p, bins, dtype=torch.complex128),
+            "ref": zeros(history), "tracker": DelayTracker(self.max_delay, hop=10 * n, smoothing=0.8), "offset": 0,
+            "background": zeros(p, bins, dtype=torch.complex64), "foreground": zeros(p, bins, dtype=torch.complex64),
             "power": zeros(bins) + 1e-6, "e_bg": 1e-9, "e_fg": 1e-9,
             "e_prev": zeros(n), "y_prev": zeros(n), "res_tail": zeros(n),
             "see": zeros(bins), "syy": zeros(bins), "sey": zeros(bins), "leak": 0.5, "blocks": 0,
@@ -85,8 +84,7 @@ class LinearAEC(Processor):
         """Spectra (partitions, bins) of the 2N-sample frames of the delayed reference, newest first."""
         n, p = self.hop, self.partitions
         end = ref.numel() - offset
-        starts = torch.arange(p, device=ref.device) * -n + end - 2 * n
-        frames = torch.stack([ref[s : s + 2 * n] for s in starts.tolist()])
+        frames = ref[end - (p + 1) * n : end].unfold(0, 2 * n, n).flip(0)  # newest first
         return torch.fft.rfft(frames, dim=-1)
 
     def _block(self, mic: torch.Tensor, ref: torch.Tensor, s: dict, suppression: float, floor: float) -> torch.Tensor:
@@ -106,14 +104,11 @@ class LinearAEC(Processor):
                 s["offset"] = offset
         x = self._spectra(s["ref"], s["offset"])
         frame = torch.cat([s["e_prev"].new_zeros(n), mic])  # overlap-save error frame: zeros then the block
-        outputs = {}
-        for key in ("background", "foreground"):
-            y = torch.fft.irfft((s[key] * x).sum(0), 2 * n)[n:]
-            outputs[key] = (mic - y, y)
-        e_bg, _ = outputs["background"]
-        e_fg, y_fg = outputs["foreground"]
+        # both filters' echo estimates in one batched product and inverse FFT
+        y_bg, y_fg = torch.fft.irfft((torch.stack([s["background"], s["foreground"]]) * x).sum(1), 2 * n)[:, n:]
+        e_bg, e_fg = mic - y_bg, mic - y_fg
         # per-bin input energy in the filter's memory (all partitions), lightly smoothed, regularised
-        s["power"] = 0.5 * s["power"] + 0.5 * x.abs().pow(2).sum(0)
+        s["power"] = 0.5 * s["power"] + 0.5 * (x.real.square() + x.imag.square()).sum(0)
         regular = 1e-3 * float(s["power"].mean()) + 1e-12
         # background NLMS, gradient constrained to N taps per partition
         error_spec = torch.fft.rfft(torch.cat([frame[:n], e_bg]), 2 * n)
@@ -130,11 +125,10 @@ class LinearAEC(Processor):
             s["background"] = s["foreground"].clone()
             s["e_bg"] = s["e_fg"]
         # residual echo suppression on a sqrt-hann STFT of e (frame 2N, hop N)
-        e_frame = torch.cat([s["e_prev"], e_fg]) * self.window
-        y_frame = torch.cat([s["y_prev"], y_fg]) * self.window
+        frames = torch.stack([torch.cat([s["e_prev"], e_fg]), torch.cat([s["y_prev"], y_fg])]) * self.window
         s["e_prev"], s["y_prev"] = e_fg, y_fg
-        e_spec, y_spec = torch.fft.rfft(e_frame), torch.fft.rfft(y_frame)
-        pe, py = e_spec.abs().pow(2), y_spec.abs().pow(2)
+        e_spec, y_spec = torch.fft.rfft(frames)
+        pe, py = e_spec.real.square() + e_spec.imag.square(), y_spec.real.square() + y_spec.imag.square()
         s["see"] = 0.6 * s["see"] + 0.4 * pe
         s["syy"] = 0.6 * s["syy"] + 0.4 * py
         s["sey"] = 0.95 * s["sey"] + 0.05 * pe * py
@@ -151,13 +145,13 @@ class LinearAEC(Processor):
 
     def _run(self, mic: torch.Tensor, ref: torch.Tensor, state: dict, knobs: Mapping[str, torch.Tensor]):
         n = self.hop
-        mic64, ref64 = mic.double().reshape(-1), ref.double().reshape(-1)
+        mic32, ref32 = mic.float().reshape(-1), ref.float().reshape(-1)
         suppression, floor_db = knobs["suppression"].reshape(-1), knobs["floor_db"].reshape(-1)
         out = []
-        for start in range(0, mic64.numel(), n):
+        for start in range(0, mic32.numel(), n):
             k = start + n - 1  # the knobs' values at the block's last sample
             floor = 10 ** (float(floor_db[k]) / 20)
-            out.append(self._block(mic64[start : start + n], ref64[start : start + n], state, float(suppression[k]),
+            out.append(self._block(mic32[start : start + n], ref32[start : start + n], state, float(suppression[k]),
                                    floor))
         return torch.cat(out).to(mic.dtype).reshape(mic.shape)
 
