@@ -40,7 +40,7 @@ import torch
 
 from neuraudio.runtime.precision import compact_rnn_weights, measure_precision
 from neuraudio.stream.knobs import glide_coefficient, glide_into
-from neuraudio.stream.processor import Processor, Stream, cast_state
+from neuraudio.stream.processor import Processor, Stream, cast_state, stream_latency
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Lower precision is accepted only when the output stays within this ESR of float32 on a test signal.
@@ -159,9 +159,7 @@ class Engine:
     @property
     def latency(self) -> int:
         """The delay in samples a host compensates: the model's latency plus the engine's buffering."""
-        if self.path == "direct" or self.block_multiple:
-            return self.model.latency
-        return self.model.latency + self.model.hop - 1
+        return stream_latency(self.model, self.block_multiple)
 
     @property
     def knobs(self) -> dict[str, float]:

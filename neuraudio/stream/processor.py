@@ -37,7 +37,7 @@ from neuraudio.stream.framing import SampleQueue
 from neuraudio.stream.knobs import Knob, KnobValue, glide, glide_coefficient, knob_trajectory
 
 __all__ = ["Knob", "KnobValue", "Processor", "Stream", "cast_state", "glide", "glide_coefficient", "knob_trajectory",
-           "parameter_dtype"]
+           "parameter_dtype", "stream_latency"]
 
 
 class Processor(nn.Module):
@@ -223,6 +223,13 @@ class Processor(nn.Module):
         return Stream(self, block_size, device, channels, block_multiple)
 
 
+def stream_latency(model: "Processor", block_multiple: int | None = None) -> int:
+    """The one latency rule of a stream (``Stream`` and ``Engine`` both use it): the model's latency, plus the
+    ``hop - 1`` samples a partly filled hop waits when blocks of any length arrive; none when the host promises
+    blocks of whole hops (``block_multiple``), and none for a hop of one sample."""
+    return model.latency + (0 if block_multiple else model.hop - 1)
+
+
 def parameter_dtype(model: nn.Module) -> torch.dtype:
     """The floating dtype of a model's parameters and buffers (float32 for a model without any)."""
     for tensor in [*model.parameters(), *model.buffers()]:
@@ -278,7 +285,7 @@ class Stream:
         self._inputs = [SampleQueue((ch,), block_size + hop, self.device, self.dtype) for ch in self.input_shapes.values()]
         self._knob_queue = SampleQueue((len(model.knobs),), block_size + hop, self.device, self.dtype)
         # hop - 1 samples of silence make every n-in/n-out call possible, whatever the block pattern.
-        self._wait = 0 if block_multiple else hop - 1
+        self._wait = stream_latency(model, block_multiple) - model.latency
         lead = (len(model.stems), out_ch) if model.stems else (out_ch,)
         self._outputs = SampleQueue(lead, block_size + 2 * hop, self.device, self.dtype, prefill=self._wait)
         self._coefficient = glide_coefficient(model.knob_time_constant_ms, model.sample_rate)
@@ -292,7 +299,7 @@ class Stream:
     def latency(self) -> int:
         """Constant delay in samples between input and output of this stream: the model's latency, plus the
         ``hop - 1`` samples a partly filled hop waits unless the host promised whole hops (``block_multiple``)."""
-        return self.model.latency + self._wait
+        return stream_latency(self.model, self.block_multiple)
 
     @property
     def knobs(self) -> dict[str, float]:
