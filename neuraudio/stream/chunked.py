@@ -130,11 +130,13 @@ class ChunkedProcessor(Processor):
     A subclass implements ``process_window(x, knobs)``: non-causal, output aligned with its input and of the same
     length (``x`` is a tuple for several inputs; knobs are per-sample tensors of the window). The base gives:
 
-    * ``hop = chunk``; ``latency = context`` (the right context a chunk waits for); a stream adds ``chunk - 1``
-      unless the host promises whole chunks (``block_multiple=chunk``);
+    * ``hop = chunk``; ``latency = context + crossfade`` (the right context a chunk waits for, and the overlap it is
+      blended over); a stream adds ``chunk - 1`` unless the host promises whole chunks (``block_multiple=chunk``);
     * ``forward`` and ``step`` cut the same windows (signal positions ``[k * chunk - 2 * context, (k + 1) * chunk)``,
       zeros before the start), so streaming equals offline, and the output equals one pass of ``process_window``
-      over the whole signal wherever the model's reach is at most ``context`` samples each way;
+      over the whole signal wherever the model's reach is at most ``context`` samples each way (with
+      ``crossfade=0``); a model that reaches further makes seams, which ``crossfade`` samples of linear blending
+      between consecutive windows soften;
     * bounded work per step (one window per chunk); offline ``process`` holds the signal and its output, and
       ``neuraudio.process_file`` streams from and to disk.
 
@@ -143,45 +145,59 @@ class ChunkedProcessor(Processor):
         chunk: samples each window contributes (the hop).
         context: samples of neighbouring audio each side of a chunk that the model sees but whose output is
             discarded.
+        crossfade: samples over which consecutive windows' outputs are blended (``0..min(context, chunk)``).
     """
 
-    def __init__(self, sample_rate: int, chunk: int, context: int):
+    def __init__(self, sample_rate: int, chunk: int, context: int, crossfade: int = 0):
         super().__init__(sample_rate, hop=chunk)
         if context < 0:
             raise ValueError(f"context must be >= 0 samples, got {context}.")
-        self.context = int(context)
+        if not 0 <= crossfade <= min(context, chunk):
+            raise ValueError(f"crossfade must be in 0..min(context, chunk) = {min(context, chunk)}, got {crossfade}.")
+        self.context, self.crossfade = int(context), int(crossfade)
+        # weight of the newer window across the blend (rising; the older window gets 1 - it)
+        self.register_buffer("fade_in", (torch.arange(self.crossfade) + 0.5) / max(1, self.crossfade),
+                             persistent=False)
 
     def process_window(self, x, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
 
     @property
     def step_latency(self) -> int:
-        return self.context
+        return self.context + self.crossfade
 
-    def _windows(self, xs: list[torch.Tensor], knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def _windows(self, xs: list[torch.Tensor], knobs: Mapping[str, torch.Tensor], tail):
         """Run every window of ``xs`` (each ``(..., channels, history + k * chunk)``, ``history = 2 * context``
-        samples of the past first) and concatenate the chunks they keep."""
-        ctx, chunk = self.context, self.hop
+        samples of the past first); returns the chunks they keep, the first ``crossfade`` samples of each blended
+        with the previous window's ``tail``, and the new tail."""
+        ctx, chunk, fade = self.context, self.hop, self.crossfade
         outputs = []
         for start in range(0, xs[0].shape[-1] - 2 * ctx, chunk):
             window = [x[..., start : start + chunk + 2 * ctx] for x in xs]
             knob_window = {n: v[..., start : start + chunk + 2 * ctx] for n, v in knobs.items()}
             y = self.process_window(window[0] if len(window) == 1 else tuple(window), knob_window)
-            outputs.append(y[..., ctx : ctx + chunk])
-        return torch.cat(outputs, dim=-1)
+            kept = y[..., ctx - fade : ctx + chunk]
+            if fade:
+                if tail is None:
+                    tail = torch.zeros_like(kept[..., :fade])
+                fade_in = self.fade_in.to(kept.device, kept.dtype)
+                head = tail * (1 - fade_in) + kept[..., :fade] * fade_in
+                kept, tail = torch.cat([head, kept[..., fade:chunk]], dim=-1), kept[..., chunk:]
+            outputs.append(kept)
+        return torch.cat(outputs, dim=-1), tail
 
     def forward(self, x, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         xs = [x] if torch.is_tensor(x) else list(x)
         history = 2 * self.context
         padded = [torch.nn.functional.pad(i, (history, 0)) for i in xs]
         knobs = {n: torch.cat([v[..., :1].expand(*v.shape[:-1], history), v], dim=-1) for n, v in knobs.items()}
-        return self._windows(padded, knobs)
+        return self._windows(padded, knobs, None)[0]
 
     def init_state(self, channels: int, max_samples: int, device) -> dict:
         history = 2 * self.context
         shapes = [channels if want is None else want for want in self.input_channels().values()]
         return {"inputs": [torch.zeros(ch, history, device=device) for ch in shapes],
-                "knobs": None}
+                "knobs": None, "tail": None}
 
     def step(self, x, state: dict, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         xs = [x] if torch.is_tensor(x) else list(x)
@@ -190,7 +206,7 @@ class ChunkedProcessor(Processor):
             state["knobs"] = {n: v[..., :1].expand(*v.shape[:-1], history) for n, v in knobs.items()}
         joined = [torch.cat([h.to(i.dtype), i], dim=-1) for h, i in zip(state["inputs"], xs)]
         joined_knobs = {n: torch.cat([state["knobs"][n], v], dim=-1) for n, v in knobs.items()}
-        y = self._windows(joined, joined_knobs)
+        y, state["tail"] = self._windows(joined, joined_knobs, state["tail"])
         state["inputs"] = [j[..., j.shape[-1] - history :] for j in joined]
         state["knobs"] = {n: v[..., v.shape[-1] - history :] for n, v in joined_knobs.items()}
         return y
