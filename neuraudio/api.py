@@ -114,12 +114,11 @@ def process_files(model: Processor, inputs: Sequence, outputs: Sequence, *,
                 cut = min(skip, y.shape[-1])
                 y, skip = y[..., cut:], skip - cut
             y = y.cpu()
-            parts = [from_model[i](y[i] if model.stems else y, last=last) for i in range(len(stems))]
-            keep = min(p.shape[-1] for p in parts)
-            for writer, part in zip(writers, parts):
-                if writer is not None:
-                    writer.write(part[:, : min(keep, first.frames - written)])
-            written += min(keep, first.frames - written)
+            parts = {i: from_model[i](y[i] if model.stems else y, last=last) for i, w in enumerate(writers) if w}
+            keep = min(min(p.shape[-1] for p in parts.values()), first.frames - written)
+            for i, part in parts.items():
+                writers[i].write(part[:, :keep])
+            written += keep
 
         def run(xs: list[torch.Tensor], last: bool = False) -> None:
             for start in range(0, max(x.shape[-1] for x in xs), block_frames * 2):

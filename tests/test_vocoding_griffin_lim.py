@@ -35,7 +35,7 @@ def test_griffin_lim_converges_towards_the_magnitude():
 def test_mel_pseudo_inverse_is_non_negative_and_keeps_the_band_energy():
     filters = mel_filterbank(SR, 512, 40)
     magnitude = torch.rand(257, 20)
-    back = mel_to_magnitude(torch.log(filters @ magnitude), filters)
+    back = mel_to_magnitude(torch.log(filters @ magnitude), torch.linalg.pinv(filters))
     assert back.min() >= 0 and torch.allclose(filters @ back, filters @ magnitude, rtol=0.2, atol=1e-3)
 
 

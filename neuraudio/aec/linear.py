@@ -77,7 +77,7 @@ class LinearAEC(Processor):
             "background": zeros(p, bins, dtype=torch.complex64), "foreground": zeros(p, bins, dtype=torch.complex64),
             "power": zeros(bins) + 1e-6, "e_bg": 1e-9, "e_fg": 1e-9,
             "e_prev": zeros(n), "y_prev": zeros(n), "res_tail": zeros(n),
-            "see": zeros(bins), "syy": zeros(bins), "sey": zeros(bins), "leak": 0.5, "blocks": 0,
+            "see": zeros(bins), "syy": zeros(bins), "sey": zeros(bins), "leak": 0.5,
         }
 
     def _spectra(self, ref: torch.Tensor, offset: int) -> torch.Tensor:
@@ -103,7 +103,6 @@ class LinearAEC(Processor):
                         s[key][shift:] = 0
                 s["offset"] = offset
         x = self._spectra(s["ref"], s["offset"])
-        frame = torch.cat([s["e_prev"].new_zeros(n), mic])  # overlap-save error frame: zeros then the block
         # both filters' echo estimates in one batched product and inverse FFT
         y_bg, y_fg = torch.fft.irfft((torch.stack([s["background"], s["foreground"]]) * x).sum(1), 2 * n)[:, n:]
         e_bg, e_fg = mic - y_bg, mic - y_fg
@@ -111,7 +110,7 @@ class LinearAEC(Processor):
         s["power"] = 0.5 * s["power"] + 0.5 * (x.real.square() + x.imag.square()).sum(0)
         regular = 1e-3 * float(s["power"].mean()) + 1e-12
         # background NLMS, gradient constrained to N taps per partition
-        error_spec = torch.fft.rfft(torch.cat([frame[:n], e_bg]), 2 * n)
+        error_spec = torch.fft.rfft(torch.nn.functional.pad(e_bg, (n, 0)))  # overlap-save: zeros, then the error
         gradient = torch.fft.irfft(x.conj() * error_spec / (s["power"] + regular), 2 * n)
         gradient[:, n:] = 0
         s["background"] = s["background"] + self.step_size * torch.fft.rfft(gradient, dim=-1)
@@ -132,15 +131,13 @@ class LinearAEC(Processor):
         s["see"] = 0.6 * s["see"] + 0.4 * pe
         s["syy"] = 0.6 * s["syy"] + 0.4 * py
         s["sey"] = 0.95 * s["sey"] + 0.05 * pe * py
-        far_active = float(py.sum()) > 1e-9
-        if far_active:  # leak: how much of |Y|^2 remains in |E|^2 (the regression of one on the other)
-            s["leak"] = min(1.0, max(0.005, float(s["sey"].sum() / (s["syy"].pow(2).sum() * 1.0 + 1e-20))))
+        if float(py.sum()) > 1e-9:  # the far end is active. leak: how much of |Y|^2 remains in |E|^2
+            s["leak"] = min(1.0, max(0.005, float(s["sey"].sum() / (s["syy"].pow(2).sum() + 1e-20))))
         residual = s["leak"] * s["syy"]
         gain = (1.0 - suppression * residual / s["see"].clamp_min(1e-20)).clamp(min=floor, max=1.0)
         out_frame = torch.fft.irfft(e_spec * gain, 2 * n) * self.window
         out = s["res_tail"] + out_frame[:n]
         s["res_tail"] = out_frame[n:]
-        s["blocks"] += 1
         return out
 
     def _run(self, mic: torch.Tensor, ref: torch.Tensor, state: dict, knobs: Mapping[str, torch.Tensor]):
@@ -157,13 +154,15 @@ class LinearAEC(Processor):
 
     def forward(self, x, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         mic, ref = x
-        if mic.shape[:-1] != (1,) and mic.reshape(-1, mic.shape[-1]).shape[0] != 1:
-            rows = mic.reshape(-1, mic.shape[-1]), ref.reshape(-1, ref.shape[-1])
-            outs = [self.forward((m[None], r[None]), {k: v.reshape(-1, v.shape[-1])[min(i, v.reshape(-1, v.shape[-1]).shape[0] - 1)] for k, v in knobs.items()})
-                    for i, (m, r) in enumerate(zip(*rows))]
-            return torch.stack(outs).reshape(mic.shape)
-        state = self.init_state(1, mic.shape[-1], mic.device)
-        return self._run(mic, ref, state, knobs)
+        length = mic.shape[-1]
+        mics, refs = mic.reshape(-1, length), ref.reshape(-1, length)
+        rows = {n: v.reshape(-1, length) for n, v in knobs.items()}  # one row of knobs per item, or one for all
+        outputs = []
+        for i in range(mics.shape[0]):  # each batch item has its own adaptive filters
+            state = self.init_state(1, length, mic.device)
+            item_knobs = {n: v[min(i, v.shape[0] - 1)] for n, v in rows.items()}
+            outputs.append(self._run(mics[i], refs[i], state, item_knobs))
+        return torch.stack(outputs).reshape(mic.shape)
 
     def step(self, x, state: dict, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         mic, ref = x

@@ -25,11 +25,12 @@ from neuraudio.stream.mel import MelSpectrogram
 from neuraudio.stream.stft import STFT
 
 
-def mel_to_magnitude(mel: torch.Tensor, filters: torch.Tensor, log: bool = True) -> torch.Tensor:
-    """Linear-frequency magnitude ``(..., n_fft // 2 + 1, frames)`` from mel bands ``(..., n_mels, frames)``:
-    the filterbank's pseudo-inverse, clamped to be non-negative."""
+def mel_to_magnitude(mel: torch.Tensor, inverse: torch.Tensor, log: bool = True) -> torch.Tensor:
+    """Linear-frequency magnitude ``(..., n_fft // 2 + 1, frames)`` from mel bands ``(..., n_mels, frames)``,
+    through ``inverse``, the filterbank's pseudo-inverse (``torch.linalg.pinv(filters)``), clamped to be
+    non-negative."""
     bands = torch.exp(mel) if log else mel
-    return torch.matmul(torch.linalg.pinv(filters.double()).to(bands.dtype), bands).clamp_min(0.0)
+    return torch.matmul(inverse.to(bands.dtype), bands).clamp_min(0.0)
 
 
 def griffin_lim(magnitude: torch.Tensor, transform: STFT, n_iter: int = 32, momentum: float = 0.99,
@@ -69,6 +70,7 @@ class GriffinLim(ChunkedProcessor):
         self.n_iter, self.momentum = int(n_iter), float(momentum)
         self.mel = MelSpectrogram(sample_rate, n_fft, hop, n_mels, fmin, fmax, center=True, log=True)
         self.transform = STFT(n_fft, hop, center=True)
+        self.register_buffer("inverse", torch.linalg.pinv(self.mel.filters.double()).float(), persistent=False)
 
     def synthesize(self, mel: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Audio ``(..., length)`` (default ``(frames - 1) * hop``) from log-amplitude mel frames
@@ -76,7 +78,7 @@ class GriffinLim(ChunkedProcessor):
         if mel.shape[-2] != self.mel.n_mels:
             raise ValueError(f"mel has {mel.shape[-2]} bands but this vocoder uses {self.mel.n_mels}.")
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.training):
-            magnitude = mel_to_magnitude(mel, self.mel.filters)
+            magnitude = mel_to_magnitude(mel, self.inverse)
             return griffin_lim(magnitude, self.transform, self.n_iter, self.momentum, length)
 
     def process_window(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:

@@ -18,7 +18,7 @@ import torch
 from neuraudio.stream.stft import STFT
 
 
-def _peaks(magnitude: torch.Tensor) -> torch.Tensor:
+def nearest_peaks(magnitude: torch.Tensor) -> torch.Tensor:
     """Index of the nearest local maximum (over +-2 bins) for every bin: ``(..., bins)``."""
     bins = magnitude.shape[-1]
     padded = torch.nn.functional.pad(magnitude, (2, 2))
@@ -61,7 +61,7 @@ def time_stretch(x: torch.Tensor, rate: float, n_fft: int = 2048, hop: int | Non
         delta = delta - 2 * math.pi * torch.round(delta / (2 * math.pi))
         advanced = phase + expected + delta
         # identity phase locking: bins follow their peak's rotation
-        peaks = _peaks(magnitude)
+        peaks = nearest_peaks(magnitude)
         rotation = advanced - b.angle().double()
         phase = b.angle().double() + torch.gather(rotation, -1, peaks)
     stretched = torch.stack(out, dim=-1) if out else spec[..., :0]

@@ -20,7 +20,7 @@ import torch
 
 from neuraudio.stream.knobs import Knob
 from neuraudio.stream.stft_processor import STFTProcessor
-from neuraudio.vocoding.phase_vocoder import _peaks
+from neuraudio.vocoding.phase_vocoder import nearest_peaks
 
 
 class PitchShift(STFTProcessor):
@@ -64,7 +64,7 @@ class PitchShift(STFTProcessor):
             state["synthesis"] = torch.remainder(synthesis + math.pi, 2 * math.pi) - math.pi
             # identity phase locking: the region around each peak moves as a whole, its bins keep their phase
             # offsets to the peak (the main lobe stays one lobe)
-            peaks = _peaks(magnitude)
+            peaks = nearest_peaks(magnitude)
             target = index + torch.round(peaks * r).long() - peaks
             valid = (target >= 0) & (target < bins)
             locked = torch.gather(state["synthesis"], -1, peaks) + phase - torch.gather(phase, -1, peaks)
