@@ -39,8 +39,8 @@ def exercise_signal(seconds: float = 3.0, sample_rate: int = 48000, seed: int = 
     In order: plucked harmonic notes (sharp attacks, long decays, 82-660 Hz) at peaks from -45 to 0 dBFS, with
     stretches of exact digital silence between groups; a 10-ms click train; a white-noise burst at -12 dBFS RMS; a
     logarithmic sine sweep 40 Hz - 0.45 * rate at -6 dBFS. Guitar DI and speech reach levels and transients that a
-    sine with light noise does not (klon-centaur in bfloat16 passed a sine at ESR 5.7e-5 and reached 2.2e-3 on real
-    guitar DI).
+    sine with light noise does not (the field report, issue [1/6]: klon-centaur in bfloat16 passed a sine at ESR 5.7e-5
+    and reached 2.2e-3 on real guitar DI).
 
     Returns float32 ``(1, round(seconds * sample_rate))``; the same seed gives the same samples.
     """

@@ -50,7 +50,7 @@ def test_model_card_and_config_are_complete(name):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_inference_keeps_no_autograd_graph_and_training_mode_does(name):
-    """model.process() on a loaded model kept a graph: y.numpy() raised and 120 s through klon-centaur peaked at 7.6 GB."""
+    """model.process() on a loaded model kept a graph: y.numpy() raised (benchmarks/process_memory.py measures the memory)."""
     model = neuraudio.load(name)
     x = golden_input(model)[:, :2000]
     y = model.process(x)

@@ -116,6 +116,8 @@ def benchmark(model: Processor, *, device: str = "cpu", block_size: int = 128, s
         "overruns": stats.overruns,
         "offline_rtf": offline_seconds / seconds,
         "cuda_graph": engine.graph is not None,
+        "precision_esr": engine.precision_esr,      # None in float32
+        "precision_speed": engine.precision_speed,  # offline time of dtype over float32's
         "fallback_reason": engine.fallback_reason,
         "memory": memory,
         "seconds": seconds,
@@ -137,6 +139,9 @@ def format_report(r: dict) -> str:
         + (f", CUDA peak {r['memory']['cuda_peak_allocated_mb']:.1f} MB" if "cuda_peak_allocated_mb" in r["memory"]
            else ""),
     ]
+    if r.get("precision_esr") is not None:
+        lines.append(f"  precision check: ESR {r['precision_esr']:.2e} against float32; offline "
+                     f"{r['precision_speed']:.2f}x the float32 time")
     if r["device"].startswith("cuda"):
         lines.append(f"  CUDA graph: {'captured' if r['cuda_graph'] else 'no'}"
                      + (f" ({r['fallback_reason']})" if r["fallback_reason"] else ""))

@@ -26,7 +26,8 @@ def measure_precision(model: Processor, dtype: torch.dtype, channels: int = 1,
     The test signal is :func:`neuraudio.examples.exercise_signal` (notes over a 45 dB range, transients, digital
     silence, noise, a sweep), run with the knobs at their defaults, all at their minimum and all at their maximum;
     the error is the worst of the plain and the pre-emphasised ESR over those runs. A sine with light noise let
-    klon-centaur through in bfloat16 at ESR 5.7e-5, while guitar DI reached a pre-emphasised 2.2e-3.
+    klon-centaur through in bfloat16 at ESR 5.7e-5, while guitar DI reached a pre-emphasised 2.2e-3 (figures of the
+    field report, issue [1/6]).
 
     Raises ``RuntimeError``/``ValueError`` where the model cannot run in ``dtype`` on ``device``.
     """

@@ -189,8 +189,9 @@ class Processor(nn.Module):
             with the inputs (the latency is removed).
 
         Autograd records the call only in training mode (``model.train()``, as a training loop sets it): a loaded
-        model is in eval mode, so inference keeps no graph (klon-centaur over 120 s of audio peaked at 7.6 GB of RSS
-        and took 26.5 s with one, 2.4 GB and 6.2 s without) and the output converts with ``.numpy()``.
+        model is in eval mode, so inference keeps no graph (benchmarks/process_memory.py: klon-centaur over 120 s of
+        audio peaked at 7.58 GB of RSS and took 24.3 s with one, 2.41 GB and 8.6 s without) and the output converts
+        with ``.numpy()``.
         """
         self.check_inputs(inputs)
         self.check_knob_names(knobs)
