@@ -72,6 +72,39 @@ def test_engine_paths_and_latency():
     assert stft.path == "stream" and stft.latency == gate.stream(128).latency == gate.latency + gate.hop - 1
 
 
+HOPPED = {
+    "gated-gain": MODELS["gated-gain"],
+    "spectral-gate": MODELS["spectral-gate"],
+    "denoise-mmse": lambda: neuraudio.load("denoise-mmse"),
+    "aec-linear": lambda: neuraudio.load("aec-linear"),
+    "pitch-shift": lambda: neuraudio.load("pitch-shift"),
+}
+
+
+@pytest.mark.parametrize("name", HOPPED)
+def test_whole_hop_blocks_take_the_direct_path_and_equal_offline(name):
+    """With ``block_multiple`` the engine hands whole hops straight to ``step`` (the path a CUDA graph captures),
+    with the stream's lower latency, and still equals offline processing with knob changes."""
+    model = HOPPED[name]()
+    multiple = model.hop * max(1, 160 // model.hop)
+    block = 2 * multiple
+    inputs = [signal(0.25, 1, seed=s) for s in range(len(model.input_channels()))]
+    knob = next(iter(model.knobs), None)
+    changes = [(1000, {knob: model.knobs[knob].maximum}), (2500, {knob: model.knobs[knob].minimum})] if knob else []
+
+    def runner(block_size, channels):
+        engine = Engine(model, model.sample_rate, block_size, channels, block_multiple=multiple).prepare()
+        assert engine.path == "direct" and engine.latency == model.latency
+        return engine
+
+    errors = assert_stream_matches_offline(model, *inputs, patterns=["hop", "3hop+7", "random"], block_size=block,
+                                           changes=changes, block_multiple=multiple, make_runner=runner)
+    assert max(errors.values()) <= 1e-5
+    engine = runner(block, 1)
+    with pytest.raises(EngineError, match="not a multiple of block_multiple"):
+        engine.process(*(x[:, : multiple - 1] for x in inputs))
+
+
 def test_numpy_in_numpy_out_and_out_argument():
     engine = Engine(MODELS["lstm"](), SR, 64, channels=2).prepare()
     block = signal(0.004, 2).numpy().astype(np.float64)
@@ -325,6 +358,21 @@ def test_cuda_graph_engine_equals_offline_and_allocates_nothing(name):
         engine.process(block)
     assert torch.cuda.memory_stats()["allocation.all.allocated"] - before == 0
     assert allocations == 0
+
+
+@cuda
+@pytest.mark.parametrize("name", ["spectral-gate", "gated-gain"])
+def test_cuda_graph_for_models_with_a_hop(name):
+    """A host that promises whole hops gets a captured graph for an STFT model too, equal to offline."""
+    model = MODELS[name]()
+    multiple = model.hop * max(1, 128 // model.hop)
+    engine = Engine(model, SR, 2 * multiple, channels=1, device="cuda", block_multiple=multiple).prepare()
+    assert engine.path == "direct" and engine.graph is not None, engine.fallback_reason
+    x = signal(1.0, 1)[:, : SR // (2 * multiple) * 2 * multiple]
+    y = torch.cat([torch.as_tensor(engine.process(b)).clone() for b in x.split(2 * multiple, -1)], dim=-1)
+    reference = copy.deepcopy(model).cuda().process(x.cuda()).cpu()
+    lat = engine.latency
+    assert torch.allclose(y[..., lat:], reference[..., : x.shape[-1] - lat], atol=1e-4)
 
 
 def test_prepare_audio_thread_reports_each_setting_and_release_restores_the_collector():

@@ -303,3 +303,57 @@ def test_block_multiple_removes_the_partial_hop_wait(n_fft, hop):
         stream.process(torch.zeros(1, hop + 1))
     with pytest.raises(ValueError, match="block_multiple must be a multiple of the model's hop"):
         model.stream(block_size=512, block_multiple=hop + 1)
+
+
+class QueryFilter(Processor):
+    """A query-bound toy: filters its input with the first 4 samples of the query clip, normalised (hop 1)."""
+
+    takes_query = True
+
+    def __init__(self, sample_rate: int = SR):
+        super().__init__(sample_rate, hop=1)
+        self.register_buffer("taps", torch.zeros(4))
+
+    def bind_query(self, clip):
+        taps = clip.mean(0)[:4]
+        self.taps.copy_(taps / taps.abs().sum().clamp_min(1e-6))
+
+    def forward(self, x, knobs):
+        padded = torch.nn.functional.pad(x, (3, 0))
+        return sum(self.taps[k] * padded[..., 3 - k : 3 - k + x.shape[-1]] for k in range(4))
+
+    def init_state(self, channels, max_samples, device):
+        return [torch.zeros(channels, 3, device=device)]
+
+    def step(self, x, state, knobs):
+        padded = torch.cat([state[0], x], dim=-1)
+        state[0] = padded[..., -3:]
+        return sum(self.taps[k] * padded[..., 3 - k : 3 - k + x.shape[-1]] for k in range(4))
+
+
+def test_with_query_binds_a_copy_that_streams_like_offline():
+    model = QueryFilter()
+    x = torch.randn(2, 1000, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"needs a query clip first: model = model.with_query\(clip\)"):
+        model.process(x)
+    with pytest.raises(ValueError, match="needs a query clip first"):
+        model.stream(64)
+    from neuraudio.runtime import Engine, EngineError
+
+    with pytest.raises(EngineError, match="needs a query clip first"):
+        Engine(model, SR, 64)
+    clip = torch.tensor([1.0, -2.0, 0.5, 0.5, 9.0])
+    bound = model.with_query(clip)
+    assert bound.taps.tolist() == [0.25, -0.5, 0.125, 0.125] and model.taps.abs().sum() == 0
+    y = bound.process(x)
+    expected = 0.25 * x - 0.5 * torch.nn.functional.pad(x, (1, 0))[..., :-1]
+    expected += 0.125 * (torch.nn.functional.pad(x, (2, 0))[..., :-2] + torch.nn.functional.pad(x, (3, 0))[..., :-3])
+    assert torch.allclose(y, expected, atol=1e-6)
+    assert max(assert_stream_matches_offline(bound, x).values()) <= 1e-5
+    # a clip at another rate is resampled to the model's; bad clips and models without a query get one sentence
+    slow = bound.with_query(torch.sin(torch.arange(800) / 5.0), sample_rate=SR // 2)
+    assert slow.taps.abs().sum() > 0.99
+    with pytest.raises(ValueError, match=r"query clip must be a non-empty finite float signal"):
+        model.with_query(torch.tensor([1.0, float("nan")]))
+    with pytest.raises(ValueError, match="takes no query clip"):
+        EchoSubtract().with_query(clip)

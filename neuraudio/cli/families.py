@@ -90,6 +90,13 @@ def cmd_separate(args) -> int:
     model = neuraudio.load(args.model)
     if not model.stems:
         raise CLIError(f"{args.model} has no stems; `separate` needs a separator (see `neuraudio models`).")
+    if args.query and not model.takes_query:
+        raise CLIError(f"{args.model} takes no query clip; drop --query.")
+    if model.takes_query:
+        if not args.query:
+            raise CLIError(f"{args.model} is told what to extract by an example: give --query CLIP.")
+        clip, rate = neuraudio.read_audio(args.query)
+        model = model.with_query(clip, rate)
     wanted = list(model.stems) if not args.stems else [s.strip() for s in args.stems.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(model.stems))
     if unknown or not wanted:
@@ -174,5 +181,6 @@ def add_parsers(sub, common) -> None:
     p.add_argument("inputs", nargs="+", metavar="IN", help="input files and folders (searched recursively)")
     p.add_argument("-o", "--out-dir", required=True, metavar="DIR", help="writes DIR/<input name>/<stem>.<ext>")
     p.add_argument("--stems", help="comma-separated stems to write (default: all)")
+    p.add_argument("--query", metavar="CLIP", help="for query-bound separators: an example of the sound to extract")
     add_run_options(p)
     p.set_defaults(func=cmd_separate)

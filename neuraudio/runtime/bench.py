@@ -62,7 +62,7 @@ def paced_host_loop(engine: Engine, x, knob: str | None = None) -> int:
 
 def benchmark(model: Processor, *, device: str = "cpu", block_size: int = 128, seconds: float = 10.0,
               threads: int | None = 1, channels: int = 1, dtype: str = "float32", cuda_graph: bool = True,
-              name: str | None = None) -> dict:
+              name: str | None = None, block_multiple: int | None = None) -> dict:
     """Measure ``model``; returns the dict that ``neuraudio bench --json`` prints (see the module docstring)."""
     if threads:
         torch.set_num_threads(threads)
@@ -75,7 +75,7 @@ def benchmark(model: Processor, *, device: str = "cpu", block_size: int = 128, s
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     engine = Engine(model, model.sample_rate, block_size, shapes[0], device=device, dtype=dtype,
-                    cuda_graph=cuda_graph, threads=threads).prepare()
+                    cuda_graph=cuda_graph, threads=threads, block_multiple=block_multiple).prepare()
 
     offline_model = engine.model  # already on the device, in the dtype
     with torch.inference_mode():
@@ -109,6 +109,8 @@ def benchmark(model: Processor, *, device: str = "cpu", block_size: int = 128, s
         "sample_rate": model.sample_rate,
         "channels": channels,
         "block_size": block_size,
+        "block_multiple": block_multiple,
+        "path": engine.path,
         "latency_samples": engine.latency,
         "budget_ms": stats.budget_ms,
         "block_ms": {"p50": stats.p50_ms, "p99": stats.p99_ms, "max": stats.max_ms},
@@ -129,7 +131,9 @@ def format_report(r: dict) -> str:
     b = r["block_ms"]
     lines = [
         f"{r['model']} on {r['device']} ({r['dtype']}, {r['threads']} thread(s)), {r['sample_rate']} Hz, "
-        f"{r['channels']} ch, blocks of {r['block_size']} samples, latency {r['latency_samples']} samples",
+        f"{r['channels']} ch, blocks of {r['block_size']} samples"
+        + (f" (whole multiples of {r['block_multiple']})" if r.get("block_multiple") else "")
+        + f", latency {r['latency_samples']} samples, {r.get('path', 'direct')} path",
         f"  offline: real-time factor {r['offline_rtf']:.4f} over {r['seconds']:g} s of audio "
         f"({1 / max(r['offline_rtf'], 1e-12):.0f}x faster than real time)",
         f"  streaming through the Engine: budget {r['budget_ms']:.3f} ms per block; p50 {b['p50']:.3f} ms, "

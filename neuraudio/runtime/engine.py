@@ -14,11 +14,13 @@ writes into ``out=`` when given.
 
 Two paths run a model:
 
-* **direct** (models with a hop of one sample, e.g. every effect model): the block goes straight to the model's
-  ``step`` with pre-allocated input, knob and state buffers. On CUDA the step for a full block is captured once as
-  a CUDA graph and replayed (a shorter block runs eagerly); a model whose step cannot be captured falls back to eager
+* **direct** (models with a hop of one sample, e.g. every effect model, and models with a longer hop when the host
+  promises blocks of whole hops with ``block_multiple``): the block goes straight to the model's ``step`` with
+  pre-allocated input, knob and state buffers. On CUDA the step for a full block is captured once as a CUDA graph
+  and replayed (a shorter block runs eagerly); a model whose step cannot be captured falls back to eager
   execution, and ``engine.graph`` / ``engine.fallback_reason`` say so.
-* **stream** (models with a longer hop, e.g. STFT models): through :class:`neuraudio.stream.Stream`, eagerly.
+* **stream** (models with a longer hop fed blocks of any length, e.g. STFT models without ``block_multiple``):
+  through :class:`neuraudio.stream.Stream`, eagerly, since the number of hops per block varies.
 
 Both give the same numbers as ``model.process`` with the knob trajectory of :func:`knob_trajectory` (tests check
 1e-5). A block containing NaN or Inf produces silence, resets the model's state and is counted; it never reaches
@@ -105,6 +107,7 @@ class Engine:
             raise EngineError(f"channels must be at least 1, got {channels}.")
         specs = model.input_channels()
         try:
+            model.check_query()
             if len(specs) == 1:
                 model.check_channels(channels)
         except ValueError as err:
@@ -135,12 +138,13 @@ class Engine:
         self.out_channels = model.output_channels(self.channels)
         self.out_shape = (len(model.stems), self.out_channels) if model.stems else (self.out_channels,)
         self.use_graph = bool(cuda_graph) and self.device.type == "cuda"
-        self.path = "direct" if model.hop == 1 else "stream"
         if block_multiple is not None and (block_multiple < 1 or block_multiple % model.hop
                                            or self.block_size % block_multiple):
             raise EngineError(f"block_multiple must be a multiple of the model's hop {model.hop} that divides "
                               f"block_size {self.block_size}, got {block_multiple}.")
         self.block_multiple = block_multiple
+        # whole hops in every block: the step sees a fixed shape per full block, so it can be captured
+        self.path = "direct" if model.hop == 1 or block_multiple else "stream"
         self.graph: torch.cuda.CUDAGraph | None = None
         self.fallback_reason: str | None = None
         self.precision_esr: float | None = None    # worst ESR of dtype against float32 (prepare measures it)
@@ -279,6 +283,9 @@ class Engine:
             shapes = ", ".join(f"{name} ({ch}, n)" for name, ch in self.input_shapes.items())
             raise EngineError(f"process takes one block per input, {shapes} with the same n <= {self.block_size}, "
                               f"got {[tuple(b.shape) for b in blocks]}.")
+        if self.block_multiple and n % self.block_multiple:
+            raise EngineError(f"a block of {n} samples is not a multiple of block_multiple {self.block_multiple}, as "
+                              "this engine's host promised.")
         self._require_prepared()
         is_numpy = isinstance(blocks[0], np.ndarray)
         finite = True

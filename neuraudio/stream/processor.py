@@ -26,6 +26,7 @@ Non-causal models derive from :class:`neuraudio.stream.chunked.ChunkedProcessor`
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 from typing import Any, Mapping, Sequence
@@ -58,6 +59,7 @@ class Processor(nn.Module):
     inputs: Mapping[str, int | None] = {"x": None}  # name -> channel count (None: any, each processed alone)
     stems: tuple[str, ...] = ()  # named outputs: output (..., stems, channels, time); () for one output
     context: int | None = None  # non-causal models (ChunkedProcessor): samples of audio they see on each side
+    takes_query: bool = False  # query-bound models: told what to do by an example clip (``with_query``)
     in_channels: int = 1
     out_channels: int = 1
     knobs: Mapping[str, Knob] = {}
@@ -115,7 +117,40 @@ class Processor(nn.Module):
     def step(self, x: torch.Tensor, state: Any, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
 
+    def bind_query(self, clip: torch.Tensor) -> None:
+        """Query-bound models: take ``clip`` (``(channels, time)`` at ``sample_rate``, on the model's device and
+        dtype) as the query, e.g. by storing its embedding in a buffer. Called by :meth:`with_query` on a copy."""
+        raise NotImplementedError
+
     # ---- the public face ------------------------------------------------------------------------------------
+    def with_query(self, clip: torch.Tensor, sample_rate: int | None = None) -> "Processor":
+        """A copy of this query-bound model told what to extract (or match) by an example ``clip``, ``(time,)`` or
+        ``(channels, time)``, at ``sample_rate`` (default: the model's; another rate is resampled). The copy is a
+        plain Processor: ``process``, ``stream``, the Engine and the files commands take it; this model is left
+        unbound."""
+        if not self.takes_query:
+            raise ValueError(f"{type(self).__name__} takes no query clip; with_query is for query-bound models.")
+        clip = torch.as_tensor(clip)
+        if clip.ndim == 1:
+            clip = clip[None]
+        if clip.ndim != 2 or clip.shape[-1] == 0 or not clip.is_floating_point() or not torch.isfinite(clip).all():
+            raise ValueError(f"a query clip must be a non-empty finite float signal shaped (time,) or (channels, "
+                             f"time), got {tuple(clip.shape)} {clip.dtype}.")
+        if sample_rate is not None and int(sample_rate) != self.sample_rate:
+            from neuraudio.audio import resample
+
+            clip = resample(clip.float(), int(sample_rate), self.sample_rate)
+        bound = copy.deepcopy(self)
+        with torch.no_grad():
+            bound.bind_query(clip.to(device=_device_of(self), dtype=parameter_dtype(self)))
+        bound._query_bound = True
+        return bound
+
+    def check_query(self) -> None:
+        """Refuse to run a query-bound model that has no query yet, with the sentence that says what to do."""
+        if self.takes_query and not getattr(self, "_query_bound", False):
+            raise ValueError(f"{type(self).__name__} needs a query clip first: model = model.with_query(clip).")
+
     @property
     def latency(self) -> int:
         """Algorithmic delay in samples when fed whole hops (``process`` removes it)."""
@@ -193,6 +228,7 @@ class Processor(nn.Module):
         audio peaked at 7.58 GB of RSS and took 24.3 s with one, 2.41 GB and 8.6 s without) and the output converts
         with ``.numpy()``.
         """
+        self.check_query()
         self.check_inputs(inputs)
         self.check_knob_names(knobs)
         x = inputs[0]
@@ -229,6 +265,13 @@ def stream_latency(model: "Processor", block_multiple: int | None = None) -> int
     ``hop - 1`` samples a partly filled hop waits when blocks of any length arrive; none when the host promises
     blocks of whole hops (``block_multiple``), and none for a hop of one sample."""
     return model.latency + (0 if block_multiple else model.hop - 1)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    tensor = next(iter(model.parameters()), None)
+    if tensor is None:
+        tensor = next(iter(model.buffers()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
 
 
 def parameter_dtype(model: nn.Module) -> torch.dtype:
@@ -268,6 +311,7 @@ class Stream:
                  block_multiple: int | None = None):
         if block_size < 1:
             raise ValueError(f"block_size must be at least 1, got {block_size}.")
+        model.check_query()
         hop = model.hop
         if block_multiple is not None and (block_multiple < 1 or block_multiple % hop):
             raise ValueError(f"block_multiple must be a multiple of the model's hop {hop}, got {block_multiple}.")
