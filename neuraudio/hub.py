@@ -84,6 +84,13 @@ BUILTIN = {
         "80-band log-mel analysis and fast Griffin-Lim resynthesis (32 iterations, momentum 0.99), 22.05 kHz; "
         "synthesize(mel) for mel frames from outside (classical DSP, no weights)",
     ),
+    "griffin-lim-16k": Entry(
+        "griffin-lim-16k", "vocoder", "neuraudio.vocoding.griffin_lim:GriffinLim",
+        {"sample_rate": 16000, "n_fft": 512, "hop": 128, "n_mels": 80, "fmin": 0.0, "fmax": 8000.0, "n_iter": 32,
+         "momentum": 0.99, "context_frames": 16, "chunk_seconds": 4.0},
+        "griffin-lim at the mel settings of apnet-16k (16 kHz, n_fft 512, hop 128, 80 bands): the floor the "
+        "neural vocoders are measured against (classical DSP, no weights)",
+    ),
 }
 
 

@@ -105,6 +105,23 @@ def test_whole_hop_blocks_take_the_direct_path_and_equal_offline(name):
         engine.process(*(x[:, : multiple - 1] for x in inputs))
 
 
+def test_restore_into_returns_any_state_to_rest_in_place():
+    from neuraudio.runtime.engine import restore_into
+
+    gate = SpectralGate(SR)
+    state = gate.init_state(1, 256, "cpu")
+    tensors = [state.analysis.queue.buffer, state.synthesis.tail]
+    gate.step(signal(0.016, 1)[:, :256], state, {k: torch.full((256,), v.default) for k, v in gate.knobs.items()})
+    assert state.synthesis.tail.abs().sum() > 0
+    restore_into(state, gate.init_state(1, 256, "cpu"))
+    assert state.analysis.queue.buffer is tensors[0] and state.synthesis.tail is tensors[1]
+    assert state.synthesis.tail.abs().sum() == 0 and state.analysis.queue.count == gate.n_fft - gate.hop
+    nested = {"a": [torch.ones(2)], "b": torch.ones(3)}
+    held = nested["a"][0]
+    restore_into(nested, {"a": [torch.zeros(2)], "b": torch.zeros(3)})
+    assert nested["a"][0] is held and held.sum() == 0 and nested["b"].sum() == 0
+
+
 def test_numpy_in_numpy_out_and_out_argument():
     engine = Engine(MODELS["lstm"](), SR, 64, channels=2).prepare()
     block = signal(0.004, 2).numpy().astype(np.float64)
@@ -373,6 +390,52 @@ def test_cuda_graph_for_models_with_a_hop(name):
     reference = copy.deepcopy(model).cuda().process(x.cuda()).cpu()
     lat = engine.latency
     assert torch.allclose(y[..., lat:], reference[..., : x.shape[-1] - lat], atol=1e-4)
+
+
+class ReplacingState(Processor):
+    """A hop-of-4 toy whose step replaces its state tensor (a running sum) instead of updating it in place."""
+
+    def __init__(self, sample_rate=SR):
+        super().__init__(sample_rate, 4)
+
+    def forward(self, x, knobs):
+        return torch.cumsum(x, -1) * 1e-2
+
+    def init_state(self, channels, max_samples, device):
+        return {"sum": torch.zeros(channels, 1, device=device)}
+
+    def step(self, x, state, knobs):
+        y = state["sum"] + torch.cumsum(x, -1)
+        state["sum"] = y[..., -1:]
+        return y * 1e-2
+
+
+@cuda
+def test_cuda_graph_of_a_step_that_replaces_its_state_falls_back_with_the_reason():
+    engine = Engine(ReplacingState(), SR, 128, device="cuda", block_multiple=128).prepare()
+    assert engine.graph is None and "replaces its state" in engine.fallback_reason
+    x = signal(0.1, 1)[:, :1536]
+    y = torch.cat([torch.as_tensor(engine.process(b)).clone() for b in x.split(128, -1)], dim=-1)
+    assert torch.allclose(y, ReplacingState().process(x), atol=1e-4)
+
+
+@cuda
+def test_cuda_graph_of_the_streaming_vocoder_with_whole_hops():
+    from neuraudio.vocoding.apnet import APNetStream
+
+    torch.manual_seed(0)
+    model = APNetStream(dim=64, layers=2, phase_refiner="spectral").eval()
+    for p in model.parameters():
+        if p.ndim > 1:
+            torch.nn.init.normal_(p, std=0.02)
+    engine = Engine(model, SR, 256, device="cuda", block_multiple=128).prepare()
+    assert engine.path == "direct" and engine.graph is not None, engine.fallback_reason
+    x = signal(0.5, 1)[:, : 31 * 256]
+    y = torch.cat([torch.as_tensor(engine.process(b)).clone() for b in x.split(256, -1)], dim=-1)
+    reference = copy.deepcopy(model).cuda().process(x.cuda()).cpu()
+    lat = engine.latency
+    assert lat == model.latency == 384
+    assert torch.allclose(y[..., lat:], reference[..., : x.shape[-1] - lat], atol=1e-3)
 
 
 def test_prepare_audio_thread_reports_each_setting_and_release_restores_the_collector():

@@ -1,5 +1,5 @@
 """The vocoder layout: any audio under ``DIR/**`` (self-supervised: the target is the input). Files are split by a
-seeded hash of their relative paths; items are ``{"audio": (1, L)}``."""
+seeded hash of their relative paths; items are ``{"audio": (1, L)}``; random crops start on a multiple of ``hop``."""
 
 from __future__ import annotations
 
@@ -23,12 +23,13 @@ class VocoderSet(CropSet):
     """Items ``{"audio": (1, crop)}``: random crops, or (``random=False``, validation) each file's first ``crop``."""
 
     def __init__(self, folder: VocoderFolder, names: Sequence[str], crop: int, count: int | None = None,
-                 random: bool = True):
+                 random: bool = True, hop: int = 1):
         super().__init__(names, crop, count, random)
-        self.folder = folder
+        self.folder, self.hop = folder, int(hop)
 
     def frames(self, name: str) -> int:
         return self.folder.clips[name].frames
 
     def read(self, name: str, start: int, length: int) -> dict[str, torch.Tensor]:
+        start -= start % self.hop  # crops aligned to the hop
         return {"audio": self.folder.clips[name].read(start, length)}

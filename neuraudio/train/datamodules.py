@@ -131,13 +131,35 @@ class EnhancementDataModule(FolderDataModule):
 
 
 class VocoderDataModule(FolderDataModule):
-    """``DIR/**/*.wav``; validation uses the first ``crop_seconds`` of each held-out file."""
+    """``DIR/**/*.wav`` (any audio libsndfile reads). Training crops start on a multiple of ``hop`` and are whole
+    hops long, so a centred or causal STFT frames them as it frames the files. Validation is ``val_root`` when given
+    (every file there: e.g. real speakers the model never trains on), else a seeded ``val_fraction`` of the files;
+    each validation item is a file's first ``val_crop_seconds`` (default ``crop_seconds``).
+
+    Extra args: ``hop`` (samples), ``val_root``, ``val_crop_seconds``.
+    """
+
+    def __init__(self, root: str, sample_rate: int, batch_size: int = 16, num_workers: int = 0,
+                 crop_seconds: float = 1.0, crops_per_epoch: int = 512, val_fraction: float = 0.1, seed: int = 0,
+                 hop: int = 1, val_root: str | None = None, val_crop_seconds: float | None = None):
+        super().__init__(root, sample_rate, batch_size, num_workers, crop_seconds, crops_per_epoch, val_fraction, seed)
+        if hop < 1:
+            raise ValueError(f"hop must be at least 1 sample, got {hop}.")
+        self.hop, self.val_root = int(hop), val_root
+        self.crop = max(self.hop, self.crop // self.hop * self.hop)
+        val_crop = self.crop if val_crop_seconds is None else round(val_crop_seconds * sample_rate)
+        self.val_crop = max(self.hop, val_crop // self.hop * self.hop)
 
     def build(self):
         folder = VocoderFolder(self.root, self.sample_rate)
-        train, val = split_names(list(folder.clips), self.val_fraction, self.seed)
-        return (VocoderSet(folder, train, self.crop, self.crops_per_epoch),
-                VocoderSet(folder, val, self.crop, random=False))
+        if self.val_root:
+            val_folder = VocoderFolder(self.val_root, self.sample_rate)
+            train, val = list(folder.clips), sorted(val_folder.clips)
+        else:
+            val_folder = folder
+            train, val = split_names(list(folder.clips), self.val_fraction, self.seed)
+        return (VocoderSet(folder, train, self.crop, self.crops_per_epoch, hop=self.hop),
+                VocoderSet(val_folder, val, self.val_crop, random=False))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self.batch_size, shuffle=False)

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# One GPU session for [2/6] and [3/6]: the CUDA tests, the GPU figures (CUDA graphs for models with a hop, the
+# vocoders' offline real-time factor and Engine p99, eager vs graph), then a short training of the vocoders, several
+# configurations side by side on the one GPU. Carry data/vocoder (recipes/vocoding/prepare_speech.py) and .whl/
+# (soundfile, soxr, lightning and its pure-Python dependencies, safetensors for the machine's Python). Everything
+# lands in $OUT: logs, each run's metrics.csv and its exported model folder (safetensors + config.json).
+#   TRAIN_SECONDS=300 bash benchmarks/gpu_vocoder.sh
+set -uo pipefail
+OUT=${OUT:-/tmp/gpu-vocoder}
+TRAIN_SECONDS=${TRAIN_SECONDS:-300}
+mkdir -p "$OUT"
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+if compgen -G ".whl/*.whl" >/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        && export PYTHONPATH=/tmp/site:$PWD
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+python3 -c "import torch, lightning; print('torch', torch.__version__, torch.cuda.get_device_name(), 'lightning', lightning.__version__)"
+
+if [ "${CHECKS:-1}" = 1 ]; then
+echo "== CUDA tests"
+timeout 150 python3 -m pytest -q -p no:cacheprovider -k "cuda" tests/test_runtime_engine.py tests/test_cuda_models.py \
+    tests/test_vocoding_apnet.py 2>&1 | tail -n 15
+
+echo "== bench (figures): graphs for models with a hop, the vocoders on the GPU"
+python3 - <<'PY'
+from neuraudio import hub
+from neuraudio.vocoding.apnet import APNet, APNetStream
+hub.save_folder(APNetStream(), "/tmp/apnet-stream-untrained", name="apnet-stream-untrained", task="vocoder")
+hub.save_folder(APNet(), "/tmp/apnet-untrained", name="apnet-untrained", task="vocoder")
+PY
+for args in "/tmp/apnet-stream-untrained --device cuda --block-size 128 --block-multiple 128" \
+            "/tmp/apnet-stream-untrained --device cuda --block-size 128 --block-multiple 128 --no-cuda-graph" \
+            "/tmp/apnet-stream-untrained --device cuda --block-size 160" \
+            "/tmp/apnet-stream-untrained --device cpu --block-size 160" \
+            "/tmp/apnet-untrained --device cuda --block-size 512" \
+            "aec-linear --device cuda --block-size 160 --block-multiple 160" \
+            "aec-linear --device cuda --block-size 160 --block-multiple 160 --no-cuda-graph" \
+            "denoise-mmse --device cuda --block-size 128 --block-multiple 128"; do
+    echo "-- neuraudio bench $args"
+    timeout 60 python3 -m neuraudio bench $args --seconds 3 2>&1 | tail -n 4
+done
+
+fi
+
+echo "== training, ${TRAIN_SECONDS} s per run, all runs at once on the one GPU"
+clock=$(printf "00:00:%02d:%02d" $((TRAIN_SECONDS / 60)) $((TRAIN_SECONDS % 60)))
+ACCEL=${ACCEL:-gpu}
+common="--trainer.accelerator $ACCEL --trainer.max_time $clock --trainer.enable_progress_bar false --data.batch_size 32
+        --data.crops_per_epoch ${CROPS:-2048} --data.num_workers 3 --model.init_args.amplitude_weight 0
+        --model.init_args.generator_optimizer.init_args.lr 0.001"
+run() {  # name recipe extra...
+    local name=$1 recipe=$2; shift 2
+    timeout $((TRAIN_SECONDS + 150)) python3 -m neuraudio train "$recipe" --trainer.default_root_dir "$OUT/runs/$name" \
+        $common "$@" > "$OUT/train-$name.log" 2>&1
+    python3 -m neuraudio export "$OUT/runs/$name" "$OUT/models/$name" --checkpoint best >> "$OUT/train-$name.log" 2>&1
+    echo "$name: $(tail -n 1 "$OUT/train-$name.log")"
+}
+run offline-frame recipes/vocoding/apnet_16k.yaml &
+run offline-spectral recipes/vocoding/apnet_16k.yaml --model.init_args.model.init_args.phase_refiner spectral &
+run offline-frame-gan recipes/vocoding/apnet_16k.yaml --model.init_args.adversarial_from_step 0 &
+run stream-frame recipes/vocoding/apnet_stream_16k.yaml &
+run stream-spectral recipes/vocoding/apnet_stream_16k.yaml --model.init_args.model.init_args.phase_refiner spectral \
+    --model.init_args.model.init_args.refiner_channels 8 --model.init_args.model.init_args.refiner_layers 3 &
+wait
+# at most 8 files come back (16 MiB each): each model as float16 safetensors + config.json, two per tar; logs in one
+python3 - "$OUT" <<'PY'
+import json, sys, tarfile
+from pathlib import Path
+from safetensors.torch import load_file, save_file
+out = Path(sys.argv[1])
+names = sorted(p.name for p in (out / "models").iterdir() if (p / "model.safetensors").is_file()) \
+    if (out / "models").is_dir() else []
+for i in range(0, len(names), 2):
+    with tarfile.open(out / f"models-{i // 2}.tar", "w") as tar:
+        for name in names[i : i + 2]:
+            folder = out / "models" / name
+            half = {k: v.half() if v.is_floating_point() else v for k, v in load_file(folder / "model.safetensors").items()}
+            save_file(half, out / f"{name}.fp16.safetensors")
+            tar.add(out / f"{name}.fp16.safetensors", f"{name}/model.fp16.safetensors")
+            tar.add(folder / "config.json", f"{name}/config.json")
+            (out / f"{name}.fp16.safetensors").unlink()
+with tarfile.open(out / "train-logs.tar", "w") as tar:
+    for log in sorted(out.glob("train-*.log")):
+        tar.add(log, log.name)
+    for csv in sorted(out.glob("runs/*/logs/version_0/metrics.csv")):
+        tar.add(csv, f"{csv.parents[2].name}-metrics.csv")
+print("packed:", ", ".join(names))
+PY
+rm -rf "$OUT/runs" "$OUT/models" "$OUT"/train-*.log
+ls -la "$OUT"
