@@ -23,24 +23,26 @@ timeout 150 python3 -m pytest -q -p no:cacheprovider -k "cuda" tests/test_runtim
     tests/test_vocoding_apnet.py 2>&1 | tail -n 15
 
 echo "== bench (figures): graphs for models with a hop, the vocoders on the GPU"
-python3 - <<'PY'
+[ "${RUN_SET:-first}" = first ] && python3 - <<'PY'
 from neuraudio import hub
 from neuraudio.vocoding.apnet import APNet, APNetStream
 hub.save_folder(APNetStream(), "/tmp/apnet-stream-untrained", name="apnet-stream-untrained", task="vocoder")
 hub.save_folder(APNet(), "/tmp/apnet-untrained", name="apnet-untrained", task="vocoder")
 PY
-for args in "/tmp/apnet-stream-untrained --device cuda --block-size 128 --block-multiple 128" \
-            "/tmp/apnet-stream-untrained --device cuda --block-size 128 --block-multiple 128 --no-cuda-graph" \
-            "/tmp/apnet-stream-untrained --device cuda --block-size 160" \
-            "/tmp/apnet-stream-untrained --device cpu --block-size 160" \
-            "/tmp/apnet-untrained --device cuda --block-size 512" \
+if [ "${RUN_SET:-first}" = first ]; then
+    STREAM=/tmp/apnet-stream-untrained OFFLINE=/tmp/apnet-untrained
+else  # the snapshots the second set continues from
+    STREAM=data/init/stream-spectral-fixamp OFFLINE=data/init/offline-spectral-gl64
+fi
+for args in "$STREAM --device cuda --block-size 128 --block-multiple 128" \
+            "$STREAM --device cuda --block-size 128 --block-multiple 128 --no-cuda-graph" \
+            "$STREAM --device cuda --block-size 160" \
+            "$OFFLINE --device cuda --block-size 512" \
             "aec-linear --device cuda --block-size 160 --block-multiple 160" \
-            "aec-linear --device cuda --block-size 160 --block-multiple 160 --no-cuda-graph" \
-            "denoise-mmse --device cuda --block-size 128 --block-multiple 128"; do
+            "aec-linear --device cuda --block-size 160 --block-multiple 160 --no-cuda-graph"; do
     echo "-- neuraudio bench $args"
-    timeout 60 python3 -m neuraudio bench $args --seconds 3 2>&1 | tail -n 4
+    timeout 60 python3 -m neuraudio bench $args --seconds 3 2>&1 | tail -n 5
 done
-
 fi
 
 echo "== training, ${TRAIN_SECONDS} s per run, all runs at once on the one GPU"
@@ -56,12 +58,24 @@ run() {  # name recipe extra...
     python3 -m neuraudio export "$OUT/runs/$name" "$OUT/models/$name" --checkpoint best >> "$OUT/train-$name.log" 2>&1
     echo "$name: $(tail -n 1 "$OUT/train-$name.log")"
 }
-run offline-frame recipes/vocoding/apnet_16k.yaml &
-run offline-spectral recipes/vocoding/apnet_16k.yaml --model.init_args.model.init_args.phase_refiner spectral &
-run offline-frame-gan recipes/vocoding/apnet_16k.yaml --model.init_args.adversarial_from_step 0 &
-run stream-frame recipes/vocoding/apnet_stream_16k.yaml &
-run stream-spectral recipes/vocoding/apnet_stream_16k.yaml --model.init_args.model.init_args.phase_refiner spectral \
-    --model.init_args.model.init_args.refiner_channels 8 --model.init_args.model.init_args.refiner_layers 3 &
+M=--model.init_args.model.init_args
+if [ "${RUN_SET:-first}" = first ]; then
+    run offline-frame recipes/vocoding/apnet_16k.yaml &
+    run offline-spectral recipes/vocoding/apnet_16k.yaml $M.phase_refiner spectral &
+    run offline-frame-gan recipes/vocoding/apnet_16k.yaml --model.init_args.adversarial_from_step 0 &
+    run stream-frame recipes/vocoding/apnet_stream_16k.yaml &
+    run stream-spectral recipes/vocoding/apnet_stream_16k.yaml $M.phase_refiner spectral $M.refiner_channels 8 \
+        $M.refiner_layers 3 &
+else  # continue the best of the first set (recipes/vocoding/derive.py made data/init), validating on 12 speakers
+    V="--data.val_root data/vocoder_val_small"
+    run offline-spectral-gl64 recipes/vocoding/apnet_16k.yaml $V $M.phase_refiner spectral $M.prior_iters 64 \
+        --model.init_args.init_from data/init/offline-spectral-gl64 &
+    run offline-spectral-fixamp-gl64 recipes/vocoding/apnet_16k.yaml $V $M.phase_refiner spectral $M.prior_iters 64 \
+        $M.refine_amplitude false --model.init_args.init_from data/init/offline-spectral-fixamp-gl64 &
+    run stream-spectral-fixamp recipes/vocoding/apnet_stream_16k.yaml $V $M.phase_refiner spectral \
+        $M.refiner_channels 8 $M.refiner_layers 3 $M.refine_amplitude false \
+        --model.init_args.init_from data/init/stream-spectral-fixamp &
+fi
 wait
 # at most 8 files come back (16 MiB each): each model as float16 safetensors + config.json, two per tar; logs in one
 python3 - "$OUT" <<'PY'

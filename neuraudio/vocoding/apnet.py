@@ -66,12 +66,14 @@ class APNetCore(nn.Module):
         refiner_channels, refiner_layers: the spectral refiner's width and depth.
         embed_kernel: frames the backbone's input layer spans (1 in the streaming model: a per-frame projection,
             about a fifth of a frame's compute otherwise; the blocks still see ``kernel`` frames each).
+        refine_amplitude: a learned correction of the pseudo-inverse amplitude; ``False`` keeps the pseudo-inverse
+            (the networks then only refine the phase).
     """
 
     def __init__(self, n_mels: int, bins: int, dim: int = 256, layers: int = 6, kernel: int = 7,
                  causal: bool = False, with_prior: bool = True, separate_branches: bool = False,
                  phase_refiner: str = "frame", hop_ratio: float = 0.25, refiner_channels: int = 16,
-                 refiner_layers: int = 4, embed_kernel: int = 7):
+                 refiner_layers: int = 4, embed_kernel: int = 7, refine_amplitude: bool = True):
         super().__init__()
         if phase_refiner not in ("frame", "spectral") or (phase_refiner == "spectral" and not with_prior):
             raise ValueError(f"phase_refiner must be 'frame' or 'spectral' (which needs a prior), got {phase_refiner!r}.")
@@ -84,13 +86,16 @@ class APNetCore(nn.Module):
         self.register_buffer("advance", 2 * math.pi * hop_ratio * torch.arange(bins, dtype=torch.float32),
                              persistent=False)
         features = n_mels + (2 * bins if with_prior else 0)
-        self.backbone = ConvNeXt(features, dim, layers, kernel, causal, embed_kernel=embed_kernel)
+        # with the pseudo-inverse amplitude kept and the phase refined per bin, no head reads a frame backbone
+        needs_backbone = refine_amplitude or phase_refiner == "frame"
+        self.backbone = ConvNeXt(features, dim, layers, kernel, causal, embed_kernel=embed_kernel) \
+            if needs_backbone else None
         self.phase_backbone = ConvNeXt(features, dim, layers, kernel, causal, embed_kernel=embed_kernel) \
-            if separate_branches else None
-        self.amplitude = nn.Linear(dim, bins)
-        self.real = nn.Linear(dim, bins)
-        self.imag = nn.Linear(dim, bins)
-        heads = (self.amplitude, self.real, self.imag) if with_prior else (self.amplitude,)
+            if separate_branches and phase_refiner == "frame" else None
+        self.amplitude = nn.Linear(dim, bins) if refine_amplitude else None
+        self.real = nn.Linear(dim, bins) if phase_refiner == "frame" else None
+        self.imag = nn.Linear(dim, bins) if phase_refiner == "frame" else None
+        heads = [h for h in ((self.amplitude, self.real, self.imag) if with_prior else (self.amplitude,)) if h is not None]
         for head in heads:  # start as the prior (amplitude: the pseudo-inverse)
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
@@ -113,10 +118,12 @@ class APNetCore(nn.Module):
     def rotate(self, prior: torch.Tensor, correction: torch.Tensor) -> torch.Tensor:
         return prior + torch.atan2(correction[:, 1], 1.0 + correction[:, 0])
 
-    def heads(self, h: torch.Tensor, hp: torch.Tensor, log_a0: torch.Tensor,
+    def heads(self, h: torch.Tensor | None, hp: torch.Tensor | None, log_a0: torch.Tensor,
               prior: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        if h is None:
+            return log_a0, prior
         h, hp = h.transpose(-1, -2), hp.transpose(-1, -2)
-        log_amplitude = log_a0 + self.amplitude(h).transpose(-1, -2)
+        log_amplitude = log_a0 + self.amplitude(h).transpose(-1, -2) if self.amplitude is not None else log_a0
         if self.refiner is not None:
             return log_amplitude, prior  # the refiner rotates it (forward / step)
         re, im = self.real(hp).transpose(-1, -2), self.imag(hp).transpose(-1, -2)
@@ -128,9 +135,11 @@ class APNetCore(nn.Module):
         lead = mel.shape[:-2]
         mel, log_a0 = mel.reshape(-1, *mel.shape[-2:]), log_a0.reshape(-1, *log_a0.shape[-2:])
         prior = None if prior is None else prior.reshape(-1, *prior.shape[-2:])
-        x = self.features(mel, prior)
-        h = self.backbone(x)
-        hp = self.phase_backbone(x) if self.phase_backbone is not None else h
+        h = hp = None
+        if self.backbone is not None:
+            x = self.features(mel, prior)
+            h = self.backbone(x)
+            hp = self.phase_backbone(x) if self.phase_backbone is not None else h
         log_amplitude, phase = self.heads(h, hp, log_a0, prior)
         if self.refiner is not None:
             first = prior.new_zeros(*prior.shape[:-1], 1)
@@ -138,7 +147,7 @@ class APNetCore(nn.Module):
         return log_amplitude.reshape(*lead, *log_amplitude.shape[-2:]), phase.reshape(*lead, *phase.shape[-2:])
 
     def init_cache(self, batch: int, device=None, dtype=torch.float32) -> dict:
-        cache = {"backbone": self.backbone.init_cache(batch, device, dtype)}
+        cache = {"backbone": self.backbone.init_cache(batch, device, dtype) if self.backbone is not None else None}
         if self.phase_backbone is not None:
             cache["phase_backbone"] = self.phase_backbone.init_cache(batch, device, dtype)
         if self.refiner is not None:
@@ -148,9 +157,11 @@ class APNetCore(nn.Module):
 
     def step(self, mel: torch.Tensor, log_a0: torch.Tensor, prior: torch.Tensor | None, cache: dict):
         """Causal: new frames ``(batch, ..., frames)`` with the caches of :meth:`init_cache` (updated in place)."""
-        x = self.features(mel, prior)
-        h = self.backbone.step(x, cache["backbone"])
-        hp = self.phase_backbone.step(x, cache["phase_backbone"]) if self.phase_backbone is not None else h
+        h = hp = None
+        if self.backbone is not None:
+            x = self.features(mel, prior)
+            h = self.backbone.step(x, cache["backbone"])
+            hp = self.phase_backbone.step(x, cache["phase_backbone"]) if self.phase_backbone is not None else h
         log_amplitude, phase = self.heads(h, hp, log_a0, prior)
         if self.refiner is not None and prior.shape[-1]:
             features = self.refiner_input(log_amplitude, prior, cache["previous"])
@@ -181,8 +192,8 @@ class APNet(ChunkedProcessor):
     Args:
         sample_rate, n_fft, hop, n_mels, fmin, fmax: the mel analysis (hann, centred frames, slaney, natural log of
             the amplitude, floor 1e-5): what ``synthesize`` expects from outside.
-        dim, layers, kernel, separate_branches, phase_refiner, refiner_channels, refiner_layers, embed_kernel: the
-            network (see :class:`APNetCore`).
+        dim, layers, kernel, separate_branches, phase_refiner, refiner_channels, refiner_layers, embed_kernel,
+            refine_amplitude: the network (see :class:`APNetCore`).
         prior: ``"griffin-lim"`` (phase-vocoder start, then ``prior_iters`` fast Griffin-Lim iterations),
             ``"phase-vocoder"`` or ``"none"`` (plain APNet).
         context_frames, chunk_seconds: the chunked run (context on each side, in frames; audio per window).
@@ -195,7 +206,7 @@ class APNet(ChunkedProcessor):
                  separate_branches: bool = False, prior: str = "griffin-lim", prior_iters: int = 32,
                  context_frames: int = 48, chunk_seconds: float = 4.0,
                  phase_refiner: str = "frame", refiner_channels: int = 16, refiner_layers: int = 4,
-                 embed_kernel: int = 7):
+                 embed_kernel: int = 7, refine_amplitude: bool = True):
         if prior not in PRIORS_OFFLINE:
             raise ValueError(f"prior must be one of {', '.join(PRIORS_OFFLINE)}, got {prior!r}.")
         chunk = max(hop, round(chunk_seconds * sample_rate / hop) * hop)
@@ -208,7 +219,8 @@ class APNet(ChunkedProcessor):
         self.core = APNetCore(n_mels, n_fft // 2 + 1, dim, layers, kernel, causal=False,
                               with_prior=prior != "none", separate_branches=separate_branches,
                               phase_refiner=phase_refiner, hop_ratio=hop / n_fft, refiner_channels=refiner_channels,
-                              refiner_layers=refiner_layers, embed_kernel=embed_kernel)
+                              refiner_layers=refiner_layers, embed_kernel=embed_kernel,
+                              refine_amplitude=refine_amplitude)
 
     def prior_phase(self, magnitude: torch.Tensor, length: int | None) -> torch.Tensor | None:
         if self.prior == "none":
@@ -259,8 +271,8 @@ class APNetStream(STFTProcessor):
     Args:
         sample_rate, n_fft, hop, n_mels, fmin, fmax: the mel analysis on causal frames (hann; what
             ``MelSpectrogram(..., center=False)`` computes).
-        dim, layers, kernel, separate_branches, phase_refiner, refiner_channels, refiner_layers, embed_kernel: the
-            network (see :class:`APNetCore`).
+        dim, layers, kernel, separate_branches, phase_refiner, refiner_channels, refiner_layers, embed_kernel,
+            refine_amplitude: the network (see :class:`APNetCore`).
         prior: ``"rtisi"`` (``prior_iters`` iterations per frame, no lookahead), ``"phase-vocoder"`` or ``"none"``.
 
     Latency: ``n_fft - hop`` samples fed whole hops (384 = 24 ms at the defaults); a stream of any block size adds
@@ -273,7 +285,7 @@ class APNetStream(STFTProcessor):
                  fmin: float = 0.0, fmax: float | None = 8000.0, dim: int = 192, layers: int = 4, kernel: int = 7,
                  separate_branches: bool = False, prior: str = "rtisi", prior_iters: int = 4,
                  phase_refiner: str = "frame", refiner_channels: int = 16, refiner_layers: int = 4,
-                 embed_kernel: int = 1):
+                 embed_kernel: int = 1, refine_amplitude: bool = True):
         if prior not in PRIORS_STREAMING:
             raise ValueError(f"prior must be one of {', '.join(PRIORS_STREAMING)}, got {prior!r}.")
         super().__init__(sample_rate, n_fft, hop, "hann")
@@ -283,7 +295,8 @@ class APNetStream(STFTProcessor):
         self.core = APNetCore(n_mels, n_fft // 2 + 1, dim, layers, kernel, causal=True,
                               with_prior=prior != "none", separate_branches=separate_branches,
                               phase_refiner=phase_refiner, hop_ratio=hop / n_fft, refiner_channels=refiner_channels,
-                              refiner_layers=refiner_layers, embed_kernel=embed_kernel)
+                              refiner_layers=refiner_layers, embed_kernel=embed_kernel,
+                              refine_amplitude=refine_amplitude)
 
     def analyse(self, audio: torch.Tensor) -> torch.Tensor:
         """Log mel ``(..., n_mels, frames)`` of ``audio`` on causal frames (frame ``k`` ends at sample

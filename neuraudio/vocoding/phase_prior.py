@@ -107,7 +107,7 @@ def rtisi_prior(magnitude: torch.Tensor, window: torch.Tensor, hop: int, n_iter:
     partial = power.clone()
     for j in range(1, -(-n_fft // hop)):
         partial[: n_fft - j * hop] += power[j * hop :]
-    partial = partial.clamp_min(1e-3 * float(power.max()))
+    partial = torch.maximum(partial, 1e-3 * power.max())  # no host sync: a CUDA graph can capture this
     committed = torch.nn.functional.pad(tail, (0, hop))
     out = []
     for t in range(count):
