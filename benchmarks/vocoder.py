@@ -2,6 +2,7 @@
 
     python benchmarks/vocoder.py quality --data data/vocoder/val MODEL...   # WB-PESQ, MR-STFT per model
     python benchmarks/vocoder.py speed MODEL... [--seconds 10]             # against a HiFi-GAN V1 generator
+    python benchmarks/vocoder.py pictures FILE OUT.png MODEL...            # log spectrograms (needs matplotlib)
 
 MODEL is a name (``neuraudio models``), a model folder, or ``prior:apnet`` / ``prior:apnet-stream``: the untrained
 classes, whose zero-initialised heads make them their classical phase prior alone (Griffin-Lim from a phase-vocoder
@@ -124,6 +125,34 @@ def speed(args) -> None:
         print(f"{name:44s} {t:8.3f} s  RTF {t / seconds:.4f}  {reference / t:6.1f}x faster than HiFi-GAN V1")
 
 
+def pictures(args) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    audio, rate = neuraudio.read_audio(args.file, sample_rate=16000, channels=1)
+    audio = audio[..., : int(args.max_seconds * 16000)]
+    rows = [("original", audio)]
+    for name in args.models:
+        with torch.inference_mode():
+            rows.append((name, load(name).process(audio)))
+    window = torch.hann_window(512)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(10, 2.4 * len(rows)), sharex=True)
+    for ax, (name, y) in zip(axes, rows):
+        spec = torch.stft(y[0], 512, 128, window=window, return_complex=True).abs()
+        db = 20 * torch.log10(spec.clamp_min(1e-5))
+        ax.imshow(db.numpy(), origin="lower", aspect="auto", vmin=float(db.max()) - 80, vmax=float(db.max()),
+                  extent=(0, y.shape[-1] / 16000, 0, 8), cmap="magma")
+        score = "" if name == "original" else f"  (WB-PESQ {metrics.pesq(y, audio, 16000):.2f})"
+        ax.set_title(f"{name}{score}", fontsize=9, loc="left")
+        ax.set_ylabel("kHz")
+    axes[-1].set_xlabel("seconds")
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=60)
+    print(f"wrote {args.out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -135,9 +164,14 @@ def main() -> None:
     s.add_argument("models", nargs="+")
     s.add_argument("--seconds", type=float, default=10.0)
     s.add_argument("--repeats", type=int, default=3)
+    p = sub.add_parser("pictures")
+    p.add_argument("file")
+    p.add_argument("out")
+    p.add_argument("models", nargs="+")
+    p.add_argument("--max-seconds", type=float, default=4.0)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    quality(args) if args.command == "quality" else speed(args)
+    {"quality": quality, "speed": speed, "pictures": pictures}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -208,6 +208,7 @@ def save_folder(model: Processor, folder, *, name: str, task: str, training: dic
         give_default_mode(tmp, folder=True)  # mkdtemp makes it 0700; a model folder is shared like any other
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS))
+        give_default_mode(tmp / WEIGHTS)  # safetensors 0.8 writes it 0600, unlike config.json beside it
         full = {
             "format_version": FORMAT_VERSION, "name": name, "task": task, "summary": summary,
             "class": config["class"], "kwargs": config["kwargs"],

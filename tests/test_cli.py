@@ -9,6 +9,7 @@ import soundfile as sf
 import torch
 
 import neuraudio
+from neuraudio import metrics
 from neuraudio.cli import main
 from neuraudio.examples import noisy_melody
 
@@ -215,6 +216,8 @@ def test_written_files_and_folders_get_the_umask_mode(tmp_path):
         os.umask(old)
     assert oct(os.stat(tmp_path / "x.wav").st_mode & 0o777) == oct(0o644)
     assert oct(os.stat(tmp_path / "model").st_mode & 0o777) == oct(0o755)
+    for name in ("model.safetensors", "config.json", "README.md"):  # safetensors wrote its file 0600
+        assert oct(os.stat(tmp_path / "model" / name).st_mode & 0o777) == oct(0o644), name
 
 
 def test_unwritable_output_folder_is_one_sentence_naming_the_users_path(tmp_path, noisy, capsys, monkeypatch):
@@ -356,6 +359,34 @@ def test_enhance_and_vocode_commands(tmp_path, capsys):
     assert "not a readable .npy array" in capsys.readouterr().err and not (tmp_path / "o.wav").exists()
     assert main(["vocode", "griffin-lim", str(noisy), str(tmp_path / "r.wav"), "-q"]) == 0
     assert neuraudio.read_audio(tmp_path / "r.wav")[0].shape == x.shape
+
+
+@pytest.mark.parametrize("name", ["apnet-16k", "apnet-stream-16k"])
+def test_vocode_with_the_shipped_vocoders(name, tmp_path, capsys):
+    """Resynthesis of a file equals the API; --mel takes the model's own features; a mel of another band count or a
+    pickled array is one sentence and writes nothing."""
+    import numpy as np
+
+    speech = tmp_path / "speech.wav"
+    neuraudio.write_audio(speech, noisy_melody(1.0, 16000, noise_dbfs=-50.0), 16000, bit_depth="32f")
+    assert main(["vocode", name, str(speech), str(tmp_path / "r.wav"), "-q", "--bit-depth", "32f"]) == 0
+    x, _ = neuraudio.read_audio(speech)
+    y, rate = neuraudio.read_audio(tmp_path / "r.wav")
+    vocoder = neuraudio.load(name)
+    assert rate == 16000 and y.shape == x.shape
+    assert float(metrics.mrstft(y, vocoder.process(x))) <= 0.05  # iterative phases: equal up to last bits' echoes
+    mel = vocoder.analyse(x)[0]
+    np.save(tmp_path / "mel.npy", mel.numpy())
+    assert main(["vocode", name, "--mel", str(tmp_path / "mel.npy"), str(tmp_path / "m.wav"), "-q"]) == 0
+    assert neuraudio.read_audio(tmp_path / "m.wav")[0].shape[-1] >= mel.shape[-1] * 128 - 128
+    np.save(tmp_path / "bands64.npy", mel[:64].numpy())
+    assert main(["vocode", name, "--mel", str(tmp_path / "bands64.npy"), str(tmp_path / "b.wav")]) == 1
+    err = capsys.readouterr().err
+    assert "mel has 64 bands but this vocoder uses 80" in err and len(err.strip().splitlines()) == 1
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object))
+    assert main(["vocode", name, "--mel", str(tmp_path / "objects.npy"), str(tmp_path / "o.wav")]) == 1
+    assert "not a readable .npy array" in capsys.readouterr().err
+    assert not (tmp_path / "b.wav").exists() and not (tmp_path / "o.wav").exists()
 
 
 def test_eval_echo_scores_each_scenario(tmp_path, capsys):

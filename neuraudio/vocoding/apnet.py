@@ -42,7 +42,7 @@ from neuraudio.stream.stft import STFT, istft, stft
 from neuraudio.stream.stft_processor import STFTProcessor
 from neuraudio.vocoding.griffin_lim import mel_to_magnitude
 from neuraudio.vocoding.phase_prior import (griffin_lim_from, init_prior_state, init_rtisi_state,
-                                            phase_vocoder_prior, rtisi_prior)
+                                            phase_vocoder_prior, rtisi_normalisation, rtisi_prior)
 
 EPS = 1e-5
 PRIORS_OFFLINE = ("none", "phase-vocoder", "griffin-lim")
@@ -175,8 +175,9 @@ def per_frame(fn, frames: torch.Tensor) -> torch.Tensor:
     one (a stream) or all at once. Iterative phase retrieval amplifies the last-bit differences that a matrix
     product over many frames makes against one over a single frame into audible ones, so the streaming vocoder's
     mel and amplitude go through here."""
-    return torch.cat([fn(frames[..., t : t + 1]) for t in range(frames.shape[-1])], dim=-1) if frames.shape[-1] \
-        else fn(frames)
+    if frames.shape[-1] <= 1:
+        return fn(frames)
+    return torch.cat([fn(frames[..., t : t + 1]) for t in range(frames.shape[-1])], dim=-1)
 
 
 def _check_mel(mel: torch.Tensor, n_mels: int) -> None:
@@ -292,6 +293,7 @@ class APNetStream(STFTProcessor):
         self.prior, self.prior_iters, self.n_mels = prior, int(prior_iters), n_mels
         self.register_buffer("filters", mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax), persistent=False)
         self.register_buffer("inverse", torch.linalg.pinv(self.filters.double()).float(), persistent=False)
+        self.register_buffer("rtisi_norm", rtisi_normalisation(self.window, hop), persistent=False)
         self.core = APNetCore(n_mels, n_fft // 2 + 1, dim, layers, kernel, causal=True,
                               with_prior=prior != "none", separate_branches=separate_branches,
                               phase_refiner=phase_refiner, hop_ratio=hop / n_fft, refiner_channels=refiner_channels,
@@ -317,7 +319,8 @@ class APNetStream(STFTProcessor):
     def _prior(self, magnitude: torch.Tensor, state: dict) -> torch.Tensor | None:
         with torch.no_grad():
             if self.prior == "rtisi":
-                return rtisi_prior(magnitude, self.window, self.hop, self.prior_iters, state=state["rtisi"])
+                return rtisi_prior(magnitude, self.window, self.hop, self.prior_iters, state=state["rtisi"],
+                                   partial=self.rtisi_norm)
             if self.prior == "phase-vocoder":
                 return phase_vocoder_prior(magnitude, self.n_fft, self.hop, state=state["pv"])
         return None

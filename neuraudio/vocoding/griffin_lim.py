@@ -81,5 +81,9 @@ class GriffinLim(ChunkedProcessor):
             magnitude = mel_to_magnitude(mel, self.inverse)
             return griffin_lim(magnitude, self.transform, self.n_iter, self.momentum, length)
 
+    def analyse(self, audio: torch.Tensor) -> torch.Tensor:
+        """Log mel ``(..., n_mels, frames)`` of ``audio``: the features ``synthesize`` expects."""
+        return self.mel(audio)
+
     def process_window(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return self.synthesize(self.mel(x), length=x.shape[-1])

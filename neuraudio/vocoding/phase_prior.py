@@ -86,8 +86,20 @@ def init_rtisi_state(lead: tuple[int, ...], n_fft: int, hop: int, device=None,
     return torch.zeros(*lead, n_fft - hop, dtype=dtype, device=device)
 
 
+def rtisi_normalisation(window: torch.Tensor, hop: int) -> torch.Tensor:
+    """The window power a frame's samples have from this frame and the earlier frames that overlap it (later frames
+    are not known yet), floored at 1e-3 of the peak: what :func:`rtisi_prior` divides by."""
+    n_fft = window.numel()
+    power = window.pow(2)
+    partial = power.clone()
+    for j in range(1, -(-n_fft // hop)):
+        partial[: n_fft - j * hop] += power[j * hop :]
+    return torch.maximum(partial, 1e-3 * power.max())  # no host sync: a CUDA graph can capture this
+
+
 def rtisi_prior(magnitude: torch.Tensor, window: torch.Tensor, hop: int, n_iter: int = 4,
-                state: torch.Tensor | None = None, init: torch.Tensor | None = None) -> torch.Tensor:
+                state: torch.Tensor | None = None, init: torch.Tensor | None = None,
+                partial: torch.Tensor | None = None) -> torch.Tensor:
     """Phase ``(..., bins, frames)`` by real-time iterative spectrogram inversion without lookahead (RTISI, Beauregard,
     Zhu & Wyse, 2005): causal, frame by frame.
 
@@ -96,18 +108,14 @@ def rtisi_prior(magnitude: torch.Tensor, window: torch.Tensor, hop: int, n_iter:
     spectrum's phase, with the target magnitude, gives the next inverse (``n_iter`` times). The first estimate
     takes ``init`` (e.g. :func:`phase_vocoder_prior`'s phase) or, without it, the committed frames alone.
 
-    ``state`` (from :func:`init_rtisi_state`) carries the overlap-add tail and is updated in place."""
+    ``state`` (from :func:`init_rtisi_state`) carries the overlap-add tail and is updated in place; ``partial``:
+    :func:`rtisi_normalisation` of the window, precomputed (a stream's per-block calls skip recomputing it)."""
     n_fft = window.numel()
     bins, count = magnitude.shape[-2], magnitude.shape[-1]
     lead = tuple(magnitude.shape[:-2])
     tail = init_rtisi_state(lead, n_fft, hop, magnitude.device, magnitude.dtype) if state is None else state
     window = window.to(magnitude.device, magnitude.dtype)
-    # window power summed over this frame and the earlier frames that overlap it (later frames are not known yet)
-    power = window.pow(2)
-    partial = power.clone()
-    for j in range(1, -(-n_fft // hop)):
-        partial[: n_fft - j * hop] += power[j * hop :]
-    partial = torch.maximum(partial, 1e-3 * power.max())  # no host sync: a CUDA graph can capture this
+    partial = rtisi_normalisation(window, hop) if partial is None else partial
     committed = torch.nn.functional.pad(tail, (0, hop))
     out = []
     for t in range(count):
