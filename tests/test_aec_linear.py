@@ -91,3 +91,19 @@ def test_engine_with_whole_blocks_reports_the_model_latency():
     assert max(errors.values()) <= 1e-5 and make(0, 0).latency == 160 == model.latency
     with pytest.raises(EngineError, match="block_multiple must be a multiple of the model's hop 160"):
         Engine(model, SR, 480, block_multiple=100)
+
+
+def test_noise_postfilter_lowers_stationary_noise_and_is_off_at_zero():
+    """With the far end silent and only noise at the microphone, noise_reduction_db=20 lowers the output by several
+    dB once the tracker has settled; 0 leaves the canceller as it was."""
+    gen = torch.Generator().manual_seed(3)
+    noise = 0.01 * torch.randn(1, 4 * 16000, generator=gen)
+    ref = torch.zeros_like(noise)
+    model = neuraudio.load("aec-linear")
+    plain = model.process(noise, ref)
+    off = model.process(noise, ref, noise_reduction_db=0.0)
+    on = model.process(noise, ref, noise_reduction_db=20.0)
+    assert torch.equal(plain, off)
+    settled = slice(2 * 16000, None)
+    drop = 10 * torch.log10(plain[:, settled].pow(2).sum() / on[:, settled].pow(2).sum())
+    assert drop >= 6.0, float(drop)

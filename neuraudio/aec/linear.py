@@ -16,6 +16,8 @@ Per block of ``N = hop`` samples:
    the same frame, ``leak`` tracked from the correlation of ``|E|^2`` and ``|Y|^2`` where the far end is active),
    powers smoothed over frames. It removes what the linear filter cannot (tails, loudspeaker nonlinearity) and
    leaves bins where the near end dominates.
+4. **Noise postfilter** (knob ``noise_reduction_db``, 0 = off): the log-MMSE gain and MCRA noise tracker of
+   ``denoise-mmse`` on the same frames of ``e``; each bin takes the lower of the two gains.
 
 Latency: ``N`` samples (10 ms), from the suppressor's overlap-add; a stream of any block size adds ``N - 1``.
 
@@ -30,6 +32,7 @@ from typing import Mapping
 
 import torch
 
+from neuraudio.enhancement.mmse import init_mmse_state, mmse_gain
 from neuraudio.stream.delay import DelayTracker
 from neuraudio.stream.knobs import Knob
 from neuraudio.stream.processor import Processor
@@ -51,7 +54,9 @@ class LinearAEC(Processor):
     inputs = {"mic": 1, "ref": 1}
     out_channels = 1
     knobs = {"suppression": Knob(2.0, 0.0, 8.0, "x", "over-subtraction of the residual echo (0: linear filter only)"),
-             "floor_db": Knob(-30.0, -60.0, 0.0, "dB", "the most the suppressor attenuates a bin")}
+             "floor_db": Knob(-30.0, -60.0, 0.0, "dB", "the most the suppressor attenuates a bin"),
+             "noise_reduction_db": Knob(0.0, 0.0, 40.0, "dB",
+                                        "the most the noise postfilter attenuates a bin (0: no noise suppression)")}
 
     def __init__(self, sample_rate: int = 16000, hop: int = 160, partitions: int = 40, max_delay_ms: float = 250.0,
                  margin: int = 2, step: float = 1.0):
@@ -60,6 +65,7 @@ class LinearAEC(Processor):
             raise ValueError(f"need partitions >= 1, margin >= 0 and 0 < step <= 1, got {partitions}, {margin}, {step}.")
         self.partitions, self.margin, self.step_size = int(partitions), int(margin), float(step)
         self.max_delay = int(max_delay_ms * sample_rate / 1000)
+        self.noise_window = max(2, round(1.5 * sample_rate / hop / 2))  # the noise tracker's 1.5 s minimum search
         n = hop
         self.register_buffer("window", torch.hann_window(2 * n, periodic=True).sqrt(), persistent=False)
 
@@ -78,6 +84,7 @@ class LinearAEC(Processor):
             "power": zeros(bins) + 1e-6, "e_bg": 1e-9, "e_fg": 1e-9,
             "e_prev": zeros(n), "y_prev": zeros(n), "res_tail": zeros(n),
             "see": zeros(bins), "syy": zeros(bins), "sey": zeros(bins), "leak": 0.5,
+            "noise": init_mmse_state((), bins, device),
         }
 
     def _spectra(self, ref: torch.Tensor, offset: int) -> torch.Tensor:
@@ -87,7 +94,8 @@ class LinearAEC(Processor):
         frames = ref[end - (p + 1) * n : end].unfold(0, 2 * n, n).flip(0)  # newest first
         return torch.fft.rfft(frames, dim=-1)
 
-    def _block(self, mic: torch.Tensor, ref: torch.Tensor, s: dict, suppression: float, floor: float) -> torch.Tensor:
+    def _block(self, mic: torch.Tensor, ref: torch.Tensor, s: dict, suppression: float, floor: float,
+               noise_floor: float = 1.0) -> torch.Tensor:
         n = self.hop
         s["ref"] = torch.cat([s["ref"][n:], ref])
         delay = s["tracker"].update(ref, mic)
@@ -135,6 +143,11 @@ class LinearAEC(Processor):
             s["leak"] = min(1.0, max(0.005, float(s["sey"].sum() / (s["syy"].pow(2).sum() + 1e-20))))
         residual = s["leak"] * s["syy"]
         gain = (1.0 - suppression * residual / s["see"].clamp_min(1e-20)).clamp(min=floor, max=1.0)
+        if noise_floor < 1.0:  # the noise postfilter (log-MMSE with an MCRA tracker, as denoise-mmse) on the error
+            across = torch.nn.functional.pad(pe[None], (1, 1), mode="replicate")[0]
+            across = 0.25 * across[:-2] + 0.5 * pe + 0.25 * across[2:]
+            noise_gain = mmse_gain(pe, across, s["noise"], noise_floor, self.noise_window)
+            gain = torch.minimum(gain, noise_gain.to(gain.dtype))
         out_frame = torch.fft.irfft(e_spec * gain, 2 * n) * self.window
         out = s["res_tail"] + out_frame[:n]
         s["res_tail"] = out_frame[n:]
@@ -144,12 +157,14 @@ class LinearAEC(Processor):
         n = self.hop
         mic32, ref32 = mic.float().reshape(-1), ref.float().reshape(-1)
         suppression, floor_db = knobs["suppression"].reshape(-1), knobs["floor_db"].reshape(-1)
+        reduction = knobs["noise_reduction_db"].reshape(-1)
         out = []
         for start in range(0, mic32.numel(), n):
             k = start + n - 1  # the knobs' values at the block's last sample
             floor = 10 ** (float(floor_db[k]) / 20)
+            noise_floor = 10 ** (-float(reduction[k]) / 20)
             out.append(self._block(mic32[start : start + n], ref32[start : start + n], state, float(suppression[k]),
-                                   floor))
+                                   floor, noise_floor))
         return torch.cat(out).to(mic.dtype).reshape(mic.shape)
 
     def forward(self, x, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:

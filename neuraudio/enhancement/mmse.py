@@ -35,6 +35,46 @@ def exp1(x: torch.Tensor) -> torch.Tensor:
     return (a.pow(-7.7) + b).pow(-0.13)
 
 
+def init_mmse_state(lead: tuple[int, ...], bins: int, device=None) -> dict:
+    """Fresh state of :func:`mmse_gain` for frames ``(*lead, bins)``."""
+    zeros = torch.zeros(*lead, bins, dtype=torch.float64, device=device)
+    return {"started": False, "count": 0, "smoothed": zeros.clone(), "minimum": zeros.clone(),
+            "candidate": zeros.clone(), "noise": zeros.clone(), "presence": zeros.clone(),
+            "previous": zeros.clone()}  # previous: G^2 * gamma of the last frame
+
+
+def mmse_gain(power: torch.Tensor, across: torch.Tensor, state: dict, floor, window_frames: int) -> torch.Tensor:
+    """One frame of the module docstring's recursion: the log-MMSE gain ``(..., bins)`` (float64) for the power
+    ``P`` of a frame and the same power smoothed over neighbouring bins, updating the MCRA tracker in ``state``;
+    ``floor``: the lowest gain (linear); ``window_frames``: frames per half of the minimum search. Used by
+    :class:`LogMMSE` and by the echo canceller's noise postfilter."""
+    p = power.double()
+    across = across.double()
+    if not state["started"]:
+        for key in ("smoothed", "minimum", "candidate", "noise"):
+            state[key] = across.clone()
+        state["previous"] = torch.ones_like(p)
+        state["started"] = True
+    smoothed = 0.8 * state["smoothed"] + 0.2 * across
+    minimum = torch.minimum(state["minimum"], smoothed)
+    candidate = torch.minimum(state["candidate"], smoothed)
+    state["count"] += 1
+    if state["count"] >= window_frames:  # a new sub-window: the minimum forgets the old one
+        minimum, candidate, state["count"] = torch.minimum(candidate, smoothed), smoothed, 0
+    speech = (smoothed > 5.0 * minimum.clamp_min(1e-20)).double()
+    presence = 0.2 * state["presence"] + 0.8 * speech
+    rate = 0.95 + 0.05 * presence
+    noise = rate * state["noise"] + (1.0 - rate) * p
+    gamma = p / noise.clamp_min(1e-20)
+    xi = (0.98 * state["previous"] + 0.02 * (gamma - 1.0).clamp_min(0.0)).clamp_min(10 ** (-25 / 10))
+    v = xi / (1.0 + xi) * gamma
+    gain = xi / (1.0 + xi) * torch.exp(0.5 * exp1(v))
+    gain = torch.maximum(gain.clamp_max(1.0), torch.as_tensor(floor, dtype=gain.dtype, device=gain.device))
+    state.update(smoothed=smoothed, minimum=minimum, candidate=candidate, noise=noise, presence=presence,
+                 previous=gain.pow(2) * gamma)
+    return gain
+
+
 class LogMMSE(STFTProcessor):
     """Log-MMSE speech denoiser with an MCRA noise tracker (mono model; channels are independent).
 
@@ -52,11 +92,7 @@ class LogMMSE(STFTProcessor):
         self.window_frames = max(2, round(minimum_seconds * sample_rate / hop / 2))  # two sub-windows per search
 
     def init_frame_state(self, lead: tuple[int, ...], device: torch.device) -> dict:
-        bins = self.n_fft // 2 + 1
-        zeros = torch.zeros(*lead, bins, dtype=torch.float64, device=device)
-        return {"started": False, "count": 0, "smoothed": zeros.clone(), "minimum": zeros.clone(),
-                "candidate": zeros.clone(), "noise": zeros.clone(), "presence": zeros.clone(),
-                "previous": zeros.clone()}  # previous: G^2 * gamma of the last frame
+        return init_mmse_state(lead, self.n_fft // 2 + 1, device)
 
     def process_frames(self, spec: torch.Tensor, state: dict, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         power = spec.abs().double().pow(2)  # (..., bins, frames)
@@ -66,28 +102,6 @@ class LogMMSE(STFTProcessor):
         smoothed_bins = 0.25 * edges[..., :-2, :] + 0.5 * power + 0.25 * edges[..., 2:, :]
         gains = torch.empty_like(power)
         for i in range(power.shape[-1]):
-            p, across = power[..., i], smoothed_bins[..., i]
-            if not state["started"]:
-                for key in ("smoothed", "minimum", "candidate", "noise"):
-                    state[key] = across.clone()
-                state["previous"] = torch.ones_like(p)
-                state["started"] = True
-            smoothed = 0.8 * state["smoothed"] + 0.2 * across
-            minimum = torch.minimum(state["minimum"], smoothed)
-            candidate = torch.minimum(state["candidate"], smoothed)
-            state["count"] += 1
-            if state["count"] >= self.window_frames:  # a new sub-window: the minimum forgets the old one
-                minimum, candidate, state["count"] = torch.minimum(candidate, smoothed), smoothed, 0
-            speech = (smoothed > 5.0 * minimum.clamp_min(1e-20)).double()
-            presence = 0.2 * state["presence"] + 0.8 * speech
-            rate = 0.95 + 0.05 * presence
-            noise = rate * state["noise"] + (1.0 - rate) * p
-            gamma = p / noise.clamp_min(1e-20)
-            xi = (0.98 * state["previous"] + 0.02 * (gamma - 1.0).clamp_min(0.0)).clamp_min(10 ** (-25 / 10))
-            v = xi / (1.0 + xi) * gamma
-            gain = xi / (1.0 + xi) * torch.exp(0.5 * exp1(v))
-            gain = torch.maximum(gain.clamp_max(1.0), floor[..., i][..., None, None])
-            state.update(smoothed=smoothed, minimum=minimum, candidate=candidate, noise=noise, presence=presence,
-                         previous=gain.pow(2) * gamma)
-            gains[..., i] = gain
+            gains[..., i] = mmse_gain(power[..., i], smoothed_bins[..., i], state, floor[..., i][..., None, None],
+                                      self.window_frames)
         return spec * gains.to(spec.real.dtype)
