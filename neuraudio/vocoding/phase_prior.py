@@ -111,7 +111,7 @@ def rtisi_prior(magnitude: torch.Tensor, window: torch.Tensor, hop: int, n_iter:
     ``state`` (from :func:`init_rtisi_state`) carries the overlap-add tail and is updated in place; ``partial``:
     :func:`rtisi_normalisation` of the window, precomputed (a stream's per-block calls skip recomputing it)."""
     n_fft = window.numel()
-    bins, count = magnitude.shape[-2], magnitude.shape[-1]
+    count = magnitude.shape[-1]
     lead = tuple(magnitude.shape[:-2])
     tail = init_rtisi_state(lead, n_fft, hop, magnitude.device, magnitude.dtype) if state is None else state
     window = window.to(magnitude.device, magnitude.dtype)
