@@ -8,13 +8,7 @@
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-vocoder}
 TRAIN_SECONDS=${TRAIN_SECONDS:-300}
-mkdir -p "$OUT"
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
-if compgen -G ".whl/*.whl" >/dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-        && export PYTHONPATH=/tmp/site:$PWD
-fi
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+source "$(dirname "$0")/gpu_setup.sh"
 python3 -c "import torch, lightning; print('torch', torch.__version__, torch.cuda.get_device_name(), 'lightning', lightning.__version__)"
 
 if [ "${CHECKS:-1}" = 1 ]; then

@@ -106,7 +106,7 @@ def test_whole_hop_blocks_take_the_direct_path_and_equal_offline(name):
 
 
 def test_restore_into_returns_any_state_to_rest_in_place():
-    from neuraudio.runtime.engine import restore_into
+    from neuraudio.runtime.step_graph import restore_into
 
     gate = SpectralGate(SR)
     state = gate.init_state(1, 256, "cpu")

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from neuraudio.runtime.precision import compact_rnn_weights, measure_precision
+from neuraudio.runtime.step_graph import capture_step, replay_mismatch, restore_into
 from neuraudio.stream.knobs import glide_coefficient, glide_into
 from neuraudio.stream.processor import Processor, Stream, cast_state, stream_latency
 
@@ -50,27 +51,6 @@ LOW_PRECISION_ESR = 1e-3
 # A lower precision that takes this much longer than float32 on the CPU warns (a margin for timing noise).
 SLOWER = 1.1
 TIMING_WINDOW = 8192  # per-block compute times kept for the statistics (a ring)
-
-
-def restore_into(live: Any, fresh: Any) -> Any:
-    """Copy the state ``fresh`` into ``live`` in place, tensor by tensor (lists, tuples, dicts and objects holding
-    tensors or plain values), and return ``live``; a part that cannot be updated in place is replaced."""
-    if torch.is_tensor(live) and torch.is_tensor(fresh) and live.shape == fresh.shape and live.dtype == fresh.dtype:
-        live.copy_(fresh)
-        return live
-    if isinstance(live, list) and isinstance(fresh, list) and len(live) == len(fresh):
-        for i, (a, b) in enumerate(zip(live, fresh)):
-            live[i] = restore_into(a, b)
-        return live
-    if isinstance(live, dict) and isinstance(fresh, dict) and live.keys() == fresh.keys():
-        for key in live:
-            live[key] = restore_into(live[key], fresh[key])
-        return live
-    if type(live) is type(fresh) and hasattr(live, "__dict__") and not isinstance(live, (torch.Tensor, tuple)):
-        for key, value in vars(fresh).items():
-            setattr(live, key, restore_into(getattr(live, key, None), value))
-        return live
-    return fresh
 
 
 class EngineError(RuntimeError):
@@ -393,28 +373,14 @@ class Engine:
         return cast_state(state, self.dtype)
 
     def _capture(self) -> None:
-        """Capture one full-block step as a CUDA graph and check it against eager steps; on failure keep eager
-        execution and say why.
-
-        A step may keep any state (a list of tensors, or objects holding tensors, such as an STFT model's frame
-        buffers), as long as it updates the state's tensors in place: a graph replays reads and writes of the
-        addresses it captured. The check runs a few blocks of a test signal through replays and through an eager
-        copy and compares them, so a step that replaces its state tensors falls back to eager execution instead of
-        freezing its state."""
-        knobs = self._knob_dev
+        """Capture one full-block step as a CUDA graph and check it against eager steps (``step_graph``); on
+        failure keep eager execution and say why in ``fallback_reason``."""
         try:
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side), torch.inference_mode():
-                for _ in range(3):  # warm-up on a side stream, as torch.cuda.graphs asks
-                    self._step(self._x, knobs)
-            torch.cuda.current_stream(self.device).wait_stream(side)
+            self.graph, self._y = capture_step(lambda: self._step(self._x, self._knob_dev), self.device,
+                                               self._restore_state)
             self._restore_state()
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph), torch.inference_mode():
-                self._y = self._step(self._x, knobs)
-            self.graph = graph
-            reason = self._check_graph()
+            fresh = self._cast_state(self.model.init_state(self.channels, self.block_size, self.device))
+            reason = replay_mismatch(self.graph, self._y, self._x, lambda: self._eager_step_on(fresh))
         except Exception as err:  # noqa: BLE001 - any capture failure means: run eagerly, and report it
             reason = f"CUDA graph capture failed ({type(err).__name__}: {err})"
         if reason:
@@ -425,28 +391,13 @@ class Engine:
         else:
             self._restore_state()
 
-    @torch.inference_mode()
-    def _check_graph(self, blocks: int = 6) -> str | None:
-        """Replays against eager steps of a fresh state on the same blocks (None when they agree)."""
-        self._restore_state()
-        eager_state = self._cast_state(self.model.init_state(self.channels, self.block_size, self.device))
-        gen = torch.Generator().manual_seed(0)
-        worst = 0.0
-        for _ in range(blocks):
-            for x in self._x:
-                x.copy_(0.1 * torch.randn(x.shape, generator=gen))
-            self.graph.replay()
-            replayed = self._y.clone()
-            held, self._state = self._state, eager_state
-            eager = self._step(self._x, self._knob_dev)
-            eager_state, self._state = self._state, held
-            worst = max(worst, float((replayed - eager).abs().max()))
-        for x in self._x:
-            x.zero_()
-        if not worst <= 1e-4:
-            return (f"the captured graph differs from eager steps by {worst:.2g} (the model's step replaces its state "
-                    "tensors instead of updating them in place)")
-        return None
+    def _eager_step_on(self, state: Any) -> torch.Tensor:
+        """One eager step on the current inputs with ``state`` (updated) instead of the engine's own."""
+        held, self._state = self._state, state
+        try:
+            return self._step(self._x, self._knob_dev)
+        finally:
+            self._state = held
 
     @torch.inference_mode()  # steps ran in inference mode, so the state may hold inference tensors
     def _restore_state(self) -> None:

@@ -12,6 +12,17 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 
+def _read(convs: nn.ModuleList, post: nn.Module, h: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """A 2-D convolution stack with leaky ReLUs, then the output layer: ``(logits, every layer's output)``."""
+    features = []
+    for conv in convs:
+        h = nn.functional.leaky_relu(conv(h), 0.1)
+        features.append(h)
+    h = post(h)
+    features.append(h)
+    return h.flatten(1), features
+
+
 class PeriodDiscriminator(nn.Module):
     """The waveform folded into ``(time / period, period)`` and read by 2-D convolutions along time."""
 
@@ -27,14 +38,7 @@ class PeriodDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         pad = (-x.shape[-1]) % self.period
         x = nn.functional.pad(x, (0, pad), mode="reflect" if pad < x.shape[-1] else "constant")
-        h = x.reshape(x.shape[0], 1, -1, self.period)
-        features = []
-        for conv in self.convs:
-            h = nn.functional.leaky_relu(conv(h), 0.1)
-            features.append(h)
-        h = self.post(h)
-        features.append(h)
-        return h.flatten(1), features
+        return _read(self.convs, self.post, x.reshape(x.shape[0], 1, -1, self.period))
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -55,14 +59,8 @@ class ResolutionDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         spec = torch.stft(x.squeeze(1), self.n_fft, self.hop, window=self.window, return_complex=True)
-        h = spec.abs().clamp_min(1e-7).pow(0.3).unsqueeze(1)  # (batch, 1, freq, frames)
-        features = []
-        for conv in self.convs:
-            h = nn.functional.leaky_relu(conv(h), 0.1)
-            features.append(h)
-        h = self.post(h)
-        features.append(h)
-        return h.flatten(1), features
+        compressed = spec.abs().clamp_min(1e-7).pow(0.3).unsqueeze(1)  # (batch, 1, freq, frames)
+        return _read(self.convs, self.post, compressed)
 
 
 class Discriminators(nn.Module):

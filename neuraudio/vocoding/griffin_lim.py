@@ -33,19 +33,27 @@ def mel_to_magnitude(mel: torch.Tensor, inverse: torch.Tensor, log: bool = True)
     return torch.matmul(inverse.to(bands.dtype), bands).clamp_min(0.0)
 
 
-def griffin_lim(magnitude: torch.Tensor, transform: STFT, n_iter: int = 32, momentum: float = 0.99,
-                length: int | None = None) -> torch.Tensor:
-    """Audio ``(..., length)`` whose STFT magnitude approaches ``magnitude`` (``(..., bins, frames)``), by fast
-    Griffin-Lim with a zero initial phase (deterministic)."""
+def fast_griffin_lim(magnitude: torch.Tensor, angles: torch.Tensor, transform: STFT, n_iter: int = 32,
+                     momentum: float = 0.99, length: int | None = None) -> torch.Tensor:
+    """Unit-modulus phase factors ``e^{i phase}`` after ``n_iter`` fast Griffin-Lim iterations (with momentum)
+    started from ``angles``, for a magnitude ``(..., bins, frames)``."""
     if n_iter < 0 or not 0 <= momentum < 1:
         raise ValueError(f"need n_iter >= 0 and 0 <= momentum < 1, got {n_iter} and {momentum}.")
-    angles = torch.ones_like(magnitude, dtype=torch.complex64 if magnitude.dtype != torch.float64 else torch.complex128)
     previous = torch.zeros_like(angles)
     for _ in range(n_iter):
         rebuilt = transform(transform.inverse(magnitude * angles, length=length))
         accelerated = rebuilt + momentum * (rebuilt - previous) if momentum else rebuilt
         previous = rebuilt
         angles = accelerated / accelerated.abs().clamp_min(1e-16)
+    return angles
+
+
+def griffin_lim(magnitude: torch.Tensor, transform: STFT, n_iter: int = 32, momentum: float = 0.99,
+                length: int | None = None) -> torch.Tensor:
+    """Audio ``(..., length)`` whose STFT magnitude approaches ``magnitude`` (``(..., bins, frames)``), by fast
+    Griffin-Lim with a zero initial phase (deterministic)."""
+    start = torch.ones_like(magnitude, dtype=torch.complex64 if magnitude.dtype != torch.float64 else torch.complex128)
+    angles = fast_griffin_lim(magnitude, start, transform, n_iter, momentum, length)
     return transform.inverse(magnitude * angles, length=length)
 
 

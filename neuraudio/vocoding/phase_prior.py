@@ -22,6 +22,7 @@ import math
 
 import torch
 
+from neuraudio.vocoding.griffin_lim import fast_griffin_lim
 from neuraudio.vocoding.phase_vocoder import nearest_peaks
 
 TWO_PI = 2 * math.pi
@@ -71,13 +72,7 @@ def griffin_lim_from(magnitude: torch.Tensor, phase: torch.Tensor, transform, n_
                      momentum: float = 0.99, length: int | None = None) -> torch.Tensor:
     """Phase after ``n_iter`` fast Griffin-Lim iterations (Perraudin et al., 2013) started from ``phase``."""
     angles = torch.polar(torch.ones_like(magnitude), phase)
-    previous = torch.zeros_like(angles)
-    for _ in range(n_iter):
-        rebuilt = transform(transform.inverse(magnitude * angles, length=length))
-        accelerated = rebuilt + momentum * (rebuilt - previous) if momentum else rebuilt
-        previous = rebuilt
-        angles = accelerated / accelerated.abs().clamp_min(1e-16)
-    return angles.angle()
+    return fast_griffin_lim(magnitude, angles, transform, n_iter, momentum, length).angle()
 
 
 def init_rtisi_state(lead: tuple[int, ...], n_fft: int, hop: int, device=None,
