@@ -54,18 +54,16 @@ def phase_vocoder_prior(magnitude: torch.Tensor, n_fft: int, hop: int, state: to
     frames fed in pieces give the same phase as all at once."""
     bins, count = magnitude.shape[-2], magnitude.shape[-1]
     psi = init_prior_state(tuple(magnitude.shape[:-2]), bins, magnitude.device) if state is None else state
-    log_magnitude = torch.log(magnitude.double().clamp_min(eps))
-    slope = math.pi * torch.arange(bins, device=magnitude.device, dtype=torch.float64)
-    scale = TWO_PI * hop / n_fft
-    out = []
-    for t in range(count):
-        peaks, frequency = peak_frequencies(log_magnitude[..., t])
-        advance = frequency * scale  # each bin advances at its peak's frequency
-        psi.copy_(torch.remainder(psi + advance, TWO_PI))
-        out.append(torch.remainder(torch.gather(psi, -1, peaks) - slope + math.pi, TWO_PI) - math.pi)
-    if not out:
+    if not count:
         return magnitude.new_zeros(magnitude.shape)
-    return torch.stack(out, dim=-1).to(magnitude.dtype)
+    log_magnitude = torch.log(magnitude.double().clamp_min(eps)).transpose(-1, -2)  # (..., frames, bins)
+    slope = math.pi * torch.arange(bins, device=magnitude.device, dtype=torch.float64)
+    peaks, frequency = peak_frequencies(log_magnitude)
+    # each bin advances at its peak's frequency; the running sum in float64 stays exact to ~1e-10 rad for hours
+    accumulated = torch.remainder(psi.unsqueeze(-2) + torch.cumsum(frequency * (TWO_PI * hop / n_fft), dim=-2), TWO_PI)
+    psi.copy_(accumulated[..., -1, :])
+    phase = torch.remainder(torch.gather(accumulated, -1, peaks) - slope + math.pi, TWO_PI) - math.pi
+    return phase.transpose(-1, -2).to(magnitude.dtype)
 
 
 def griffin_lim_from(magnitude: torch.Tensor, phase: torch.Tensor, transform, n_iter: int = 32,
