@@ -5,7 +5,7 @@ import torch
 
 from neuraudio.stream import spectral
 from neuraudio.stream.framing import StreamingISTFT, StreamingSTFT
-from neuraudio.stream.stft import istft, make_window, ola_norm, stft
+from neuraudio.stream.stft import istft, make_window, ola_norm, reanalyse, stft
 from neuraudio.stream.testing import block_lengths
 
 WINDOWS = ["hann", "sqrt-hann", "vorbis"]
@@ -134,3 +134,17 @@ def test_magnitude_phase_and_real_imag_round_trip():
     magnitude, phase = spectral.to_magnitude_phase(spec.real, spec.imag)
     assert torch.allclose(magnitude, spec.abs(), atol=1e-6) and torch.allclose(phase, spec.angle(), atol=1e-6)
     assert torch.allclose(spectral.polar(magnitude, phase), spec, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_fft,hop,window", [(320, 160, "sqrt-hann"), (512, 128, "hann"), (400, 100, "hann")])
+def test_reanalyse_lines_the_resynthesis_up_with_the_frames_it_came_from(n_fft, hop, window):
+    """A spectrum a signal has is consistent: reanalysing its resynthesis gives it back frame for frame (the
+    consistency loss of the causal models compares these frames; ``stft(istft(S))`` is shifted by the delay)."""
+    x = torch.randn(2, 16000, generator=torch.Generator().manual_seed(0))
+    spec = stft(x, n_fft, hop, window)
+    rebuilt = reanalyse(istft(spec, n_fft, hop, window), n_fft, hop, window)
+    keep = spec.shape[-1] - math.ceil((n_fft - hop) / hop)
+    assert rebuilt.shape[-1] == keep
+    assert float((rebuilt - spec[..., :keep]).abs().max() / spec.abs().max()) < 1e-4
+    shifted = stft(istft(spec, n_fft, hop, window), n_fft, hop, window)
+    assert float((shifted[..., :keep] - spec[..., :keep]).abs().max() / spec.abs().max()) > 0.1

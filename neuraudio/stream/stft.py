@@ -172,6 +172,16 @@ def istft(
     return y / norm.repeat(n_frames) if n_frames else y
 
 
+def reanalyse(wave: torch.Tensor, n_fft: int, hop: int, window: WindowSpec = "hann") -> torch.Tensor:
+    """The causal STFT of ``istft``'s output (delayed by ``n_fft - hop``) on the frames it came from: frame ``k`` of
+    the result lines up with frame ``k`` of the spectrum that made ``wave``. The last ``ceil((n_fft - hop) / hop)``
+    frames, which later frames would still complete, are left out."""
+    delay = n_fft - hop
+    advanced = torch.nn.functional.pad(wave[..., delay:], (0, delay))
+    rebuilt = stft(advanced, n_fft, hop, window)
+    return rebuilt[..., : rebuilt.shape[-1] - -(-delay // hop)]
+
+
 class STFT(torch.nn.Module):
     """STFT and its inverse with the window and the overlap-add normalisation precomputed as buffers: no per-call
     window rebuild and no host synchronisation, so a CUDA graph can capture it.

@@ -97,7 +97,8 @@ class VocoderGANModule(TaskModule):
         terms = {
             "amplitude": torch.mean((out["log_amplitude"] - log_target) ** 2),
             "ip": phase["ip"], "gd": phase["gd"], "iaf": phase["iaf"],
-            "consistency": torch.mean((out["spectrum"] - out["rebuilt"]).abs()),
+            # rebuilt: the STFT of the synthesized audio on the same frames (causal models drop the last few)
+            "consistency": torch.mean((out["spectrum"][..., : out["rebuilt"].shape[-1]] - out["rebuilt"]).abs()),
             "mel": torch.mean(torch.abs(self.loss_mel(out["wave"]) - self.loss_mel(out["audio"]))),
         }
         terms["phase"] = self.ip_weight * terms["ip"] + terms["gd"] + terms["iaf"]

@@ -38,7 +38,7 @@ from torch import nn
 from neuraudio.nn.convnext import ConvNeXt, SpectralConv
 from neuraudio.stream.chunked import ChunkedProcessor
 from neuraudio.stream.mel import MelSpectrogram, mel_filterbank
-from neuraudio.stream.stft import STFT, istft, stft
+from neuraudio.stream.stft import STFT, istft, reanalyse, stft
 from neuraudio.stream.stft_processor import STFTProcessor
 from neuraudio.vocoding.griffin_lim import mel_to_magnitude
 from neuraudio.vocoding.phase_prior import (griffin_lim_from, init_prior_state, init_rtisi_state,
@@ -360,4 +360,4 @@ class APNetStream(STFTProcessor):
         wave = istft(spectrum, self.n_fft, self.hop, self.window)
         delayed = nn.functional.pad(audio, (self.n_fft - self.hop, 0))[..., : wave.shape[-1]]
         return {"log_amplitude": log_amplitude, "phase": phase, "spectrum": spectrum, "target": target,
-                "wave": wave, "audio": delayed, "rebuilt": stft(wave, self.n_fft, self.hop, self.window)}
+                "wave": wave, "audio": delayed, "rebuilt": reanalyse(wave, self.n_fft, self.hop, self.window)}
