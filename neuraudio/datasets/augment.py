@@ -36,3 +36,20 @@ def random_tilt(x: torch.Tensor, max_db: float = 6.0) -> torch.Tensor:
     low = torch.nn.functional.conv1d(torch.nn.functional.pad(flat, (63, 0)), taps.flip(0).view(1, 1, -1)).reshape(x.shape)
     filtered = low if torch.rand(()) < 0.5 else x - low
     return (1 - amount) * x + amount * filtered
+
+
+def reverberate(x: torch.Tensor, rir: torch.Tensor, sample_rate: int, early_ms: float = 50.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` (``(..., time)``) through a room impulse response (``(rir_length,)``): ``(wet, early)``, both as long
+    as ``x`` and aligned with it (the response's direct-path peak moved to lag 0). ``early`` keeps the response up to
+    ``early_ms`` after the peak: the target of a denoiser that should not also have to remove the room's early
+    reflections. Scaled so that ``early`` has the level of ``x``."""
+    peak = int(rir.abs().argmax())
+    rir = rir[peak:]
+    early = rir[: max(1, round(early_ms * sample_rate / 1000))]
+    length = x.shape[-1]
+    size = 1 << (length + rir.shape[-1] - 1).bit_length()
+    spectrum = torch.fft.rfft(x, n=size)
+    wet = torch.fft.irfft(spectrum * torch.fft.rfft(rir, n=size), n=size)[..., :length]
+    dry = torch.fft.irfft(spectrum * torch.fft.rfft(early, n=size), n=size)[..., :length]
+    scale = torch.sqrt(x.pow(2).mean() / dry.pow(2).mean().clamp_min(1e-12))
+    return wet * scale, dry * scale

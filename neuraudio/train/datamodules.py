@@ -115,19 +115,35 @@ class EchoDataModule(FolderDataModule):
 
 
 class EnhancementDataModule(FolderDataModule):
-    """``DIR/clean/*.wav`` + ``DIR/noise/*.wav`` (mixed on the fly at ``snr_db``) or paired ``DIR/{clean,noisy}``."""
+    """``DIR/clean/*.wav`` + ``DIR/noise/*.wav`` (mixed on the fly at ``snr_db``, optional ``DIR/rir``) or paired
+    ``DIR/{clean,noisy}``.
+
+    Extra args: ``snr_db`` (range, dB); ``reverb_probability`` (share of training items through a room impulse
+    response of ``DIR/rir``); ``val_root`` (a folder of the same layout whose mixtures validate: e.g. held-out
+    speakers with held-out noise segments; else a seeded ``val_fraction`` of the utterances); ``val_crop_seconds``
+    (each validation mixture's first seconds; ``None``: whole utterances). Validation mixtures are fixed by ``seed``.
+    """
 
     def __init__(self, root: str, sample_rate: int, snr_db: tuple[float, float] = (-5.0, 20.0), batch_size: int = 16,
                  num_workers: int = 0, crop_seconds: float = 2.0, crops_per_epoch: int = 512,
-                 val_fraction: float = 0.1, seed: int = 0):
+                 val_fraction: float = 0.1, seed: int = 0, reverb_probability: float = 0.0,
+                 val_root: str | None = None, val_crop_seconds: float | None = None):
         super().__init__(root, sample_rate, batch_size, num_workers, crop_seconds, crops_per_epoch, val_fraction, seed)
         self.snr_db = tuple(snr_db)
+        self.reverb_probability, self.val_root = float(reverb_probability), val_root
+        self.val_crop = None if val_crop_seconds is None else round(val_crop_seconds * sample_rate)
 
     def build(self):
         folder = EnhancementFolder(self.root, self.sample_rate)
-        train, val = split_names(list(folder.clean), self.val_fraction, self.seed)
-        return (EnhancementSet(folder, train, self.crop, self.snr_db, self.crops_per_epoch),
-                EnhancementSet(folder, val, None, self.snr_db, seed=self.seed))
+        if self.val_root:
+            val_folder = EnhancementFolder(self.val_root, self.sample_rate)
+            train, val = list(folder.clean), sorted(val_folder.clean)
+        else:
+            val_folder = folder
+            train, val = split_names(list(folder.clean), self.val_fraction, self.seed)
+        return (EnhancementSet(folder, train, self.crop, self.snr_db, self.crops_per_epoch,
+                               reverb_probability=self.reverb_probability),
+                EnhancementSet(val_folder, val, self.val_crop, self.snr_db, seed=self.seed, random=False))
 
 
 class VocoderDataModule(FolderDataModule):

@@ -1,0 +1,135 @@
+"""Speech enhancers side by side on real speech mixed with real noise at fixed SNRs: WB-PESQ, STOI and SI-SDR of the
+noisy input and of each model's output, and each model's real-time factor on one thread.
+
+Utterance i (sorted by path) is mixed with noise file i mod N at a seeded random offset, at each SNR (noise power
+over the whole utterance). With the layout of ``recipes/enhancement/prepare.py`` the speech is the 25 held-out
+speakers and the noise the held-out end of every noise file: mixtures no model trained on. PESQ and STOI need the
+[eval] extra.
+
+    python benchmarks/enhancement.py quality --speech data/enhance/val/clean --noise data/enhance/val/noise \\
+        --snr 0 5 10 15 denoise-mmse denoise-16k denoise-stream-16k
+    python benchmarks/enhancement.py pictures --speech data/enhance/val/clean --noise data/enhance/val/noise \\
+        --index 0 --snr 5 OUT.png denoise-mmse denoise-16k denoise-stream-16k
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+import neuraudio
+from neuraudio import metrics
+from neuraudio.audio import audio_files_under
+
+
+def mixtures(speech_dir, noise_dir, count: int, snrs, seed: int, max_seconds: float | None, rate: int = 16000):
+    """Yield ``(index, snr, noisy, clean)`` for the first ``count`` utterances at each SNR."""
+    speech = audio_files_under(speech_dir)[:count]
+    noises = [neuraudio.read_audio(p, sample_rate=rate, channels=1)[0] for p in audio_files_under(noise_dir)]
+    if not speech or not noises:
+        raise SystemExit(f"no audio under {speech_dir if not speech else noise_dir}.")
+    gen = torch.Generator().manual_seed(seed)
+    for i, path in enumerate(speech):
+        clean, _ = neuraudio.read_audio(path, sample_rate=rate, channels=1)
+        if max_seconds:
+            clean = clean[..., : int(max_seconds * rate)]
+        noise = noises[i % len(noises)]
+        while noise.shape[-1] < clean.shape[-1]:
+            noise = torch.cat([noise, noise], dim=-1)
+        start = int(torch.randint(0, noise.shape[-1] - clean.shape[-1] + 1, (1,), generator=gen))
+        noise = noise[:, start : start + clean.shape[-1]]
+        for snr in snrs:
+            scale = (clean.pow(2).mean() / (noise.pow(2).mean().clamp_min(1e-12) * 10 ** (snr / 10))).sqrt()
+            yield i, snr, clean + noise * scale, clean
+
+
+def scores(estimate: torch.Tensor, clean: torch.Tensor, rate: int) -> tuple[float, float, float]:
+    return (metrics.pesq(estimate, clean, rate), metrics.stoi(estimate, clean, rate),
+            float(metrics.si_sdr(estimate, clean)))
+
+
+def quality(args) -> None:
+    torch.set_num_threads(1)
+    models = {name: neuraudio.load(name) for name in args.models}
+    names = ["noisy", *models]
+    rows = {(snr, n): [] for snr in args.snr for n in names}
+    compute = {n: 0.0 for n in models}
+    seconds = 0.0
+    count = 0
+    for i, snr, noisy, clean in mixtures(args.speech, args.noise, args.utterances, args.snr, args.seed,
+                                         args.max_seconds):
+        rows[(snr, "noisy")].append(scores(noisy, clean, 16000))
+        for name, model in models.items():
+            started = time.perf_counter()
+            with torch.inference_mode():
+                enhanced = model.process(noisy)
+            compute[name] += time.perf_counter() - started
+            rows[(snr, name)].append(scores(enhanced, clean, 16000))
+        seconds += clean.shape[-1] / 16000
+        count = max(count, i + 1)
+    print(f"{count} utterances of {args.speech} x the noises of {args.noise}, SNRs {args.snr} dB, seed {args.seed}")
+    print(f"{'SNR dB':>6}  {'model':24s} {'WB-PESQ':>8} {'STOI':>7} {'SI-SDR':>7}")
+    for snr in [*args.snr, "all"]:
+        for name in names:
+            values = [v for (s, n), vs in rows.items() if n == name and (snr == "all" or s == snr) for v in vs]
+            mean = [sum(v[k] for v in values) / len(values) for k in range(3)]
+            label = f"{snr:6.1f}" if snr != "all" else "  mean"
+            print(f"{label}  {name:24s} {mean[0]:8.3f} {mean[1]:7.4f} {mean[2]:7.2f}")
+    for name in models:
+        print(f"real-time factor, {name}: {compute[name] / (seconds * len(args.snr)):.4f} (one thread)")
+
+
+def pictures(args) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for i, snr, noisy, clean in mixtures(args.speech, args.noise, args.index + 1, [args.snr], args.seed,
+                                         args.max_seconds):
+        if i == args.index:
+            break
+    rows = [("clean", clean), (f"noisy ({snr:g} dB SNR)", noisy)]
+    for name in args.models:
+        with torch.inference_mode():
+            rows.append((name, neuraudio.load(name).process(noisy)))
+    window = torch.hann_window(512)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(10, 2.2 * len(rows)), sharex=True)
+    for ax, (title, audio) in zip(axes, rows):
+        spec = torch.stft(audio[0], 512, 128, window=window, return_complex=True).abs()
+        db = 20 * torch.log10(spec.clamp_min(1e-5))
+        ax.imshow(db.numpy(), origin="lower", aspect="auto", vmin=float(db.max()) - 80, vmax=float(db.max()),
+                  extent=(0, audio.shape[-1] / 16000, 0, 8))
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("kHz")
+    axes[-1].set_xlabel("seconds")
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=80)
+    print(f"wrote {args.out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("quality", "pictures"):
+        p = sub.add_parser(name)
+        p.add_argument("--speech", required=True)
+        p.add_argument("--noise", required=True)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--max-seconds", type=float, default=None, help="the first seconds of each utterance")
+        if name == "quality":
+            p.add_argument("--utterances", type=int, default=25)
+            p.add_argument("--snr", type=float, nargs="+", default=[0.0, 5.0, 10.0, 15.0])
+        else:
+            p.add_argument("--index", type=int, default=0)
+            p.add_argument("--snr", type=float, default=5.0)
+            p.add_argument("out")
+        p.add_argument("models", nargs="+")
+    args = parser.parse_args()
+    quality(args) if args.command == "quality" else pictures(args)
+
+
+if __name__ == "__main__":
+    main()

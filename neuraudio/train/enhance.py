@@ -1,0 +1,196 @@
+"""Training of speech enhancers that estimate magnitude and phase (``training_terms(noisy, clean)``: the models of
+``neuraudio.enhancement.magphase``), with the losses of MP-SENet (Lu, Ai & Ling, 2023) and its optional metric
+discriminator. Manual optimization: the enhancer's optimizer, and the discriminator's when it is on.
+
+    magnitude    MSE of compressed magnitudes |Y|^0.3 against |S|^0.3             (weight 0.9)
+    complex      MSE of compressed complex spectra                                 (0.1)
+    phase        anti-wrapped instantaneous phase + group delay + instantaneous frequency, weighted by the
+                 clean magnitude (phase in silent bins is noise)                    (0.3)
+    time         L1 of the waveforms                                               (0.2)
+    consistency  MSE between the compressed spectrum and that of its own resynthesis (0.1)
+    metric       least squares towards 1 of a learned WB-PESQ predictor ``D(clean, estimate)`` (0.05; 0 = off)
+
+The metric discriminator (``metric_weight`` > 0) learns ``D(clean, clean) = 1`` and ``D(clean, estimate) =
+(PESQ - 1) / 3.5`` on each batch (WB-PESQ from the ``pesq`` package, on the CPU), and only its own optimizer moves
+its weights. Validation logs every term, WB-PESQ and SI-SDR of the estimates (``val/pesq``: the learning curve);
+``val_loss`` is the weighted sum without the metric term.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+from lightning.pytorch.cli import OptimizerCallable
+from torch import nn
+
+from neuraudio import metrics
+from neuraudio.stream import spectral
+from neuraudio.stream.processor import Processor
+from neuraudio.train.module import TaskModule
+
+POWER = 0.3
+
+
+def _adamw(params: Iterable) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=5e-4, betas=(0.8, 0.99), weight_decay=0.01)
+
+
+class MetricDiscriminator(nn.Module):
+    """``D(clean, estimate)`` in ``[0, 1]`` from two compressed magnitude spectrograms ``(batch, bins, frames)``."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        layers, channels = [], 2
+        for out in (width, 2 * width, 4 * width, 8 * width):
+            layers += [nn.Conv2d(channels, out, 4, 2, 1, bias=False), nn.InstanceNorm2d(out, affine=True),
+                       nn.PReLU(out)]
+            channels = out
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Linear(channels, 4 * width), nn.PReLU(4 * width), nn.Linear(4 * width, 1))
+
+    def forward(self, clean: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+        h = self.body(torch.stack([clean, estimate], dim=1))
+        return torch.sigmoid(self.head(h.mean(dim=(-2, -1)))).squeeze(-1)
+
+
+def _pesq_scores(clean: torch.Tensor, estimate: torch.Tensor, rate: int) -> torch.Tensor | None:
+    """WB-PESQ of each item ``(batch, 1, time)``; ``None`` where the ``pesq`` package is missing or refuses one."""
+    try:
+        import pesq  # noqa: F401  (optional, the [eval] extra)
+    except ImportError:
+        return None
+    scores = []
+    for c, e in zip(clean.detach().float().cpu(), estimate.detach().float().cpu()):
+        try:
+            scores.append(metrics.pesq(e[0], c[0], rate))
+        except Exception:  # noqa: BLE001 - pesq refuses silent or too short clips
+            return None
+    return torch.tensor(scores)
+
+
+class EnhancementModule(TaskModule):
+    """Trains an enhancer with ``training_terms(noisy, clean)`` on ``{"noisy", "clean"}`` batches.
+
+    Args:
+        model: the enhancer (``MagPhaseDenoiser``, ``MagPhaseDenoiserStream``).
+        optimizer, discriminator_optimizer: optimizer factories (recipe ``class_path`` + ``init_args``).
+        lr_decay: learning rates are multiplied by this after every epoch.
+        magnitude_weight, complex_weight, phase_weight, time_weight, consistency_weight, metric_weight: loss weights
+            (module docstring); ``metric_weight=0`` builds no discriminator.
+        grad_clip: max norm of the gradients.
+        init_from: a model folder to start from.
+    """
+
+    task = "enhancement"
+
+    def __init__(self, model: Processor, optimizer: OptimizerCallable = _adamw,
+                 discriminator_optimizer: OptimizerCallable = _adamw, lr_decay: float = 0.99,
+                 magnitude_weight: float = 0.9, complex_weight: float = 0.1, phase_weight: float = 0.3,
+                 time_weight: float = 0.2, consistency_weight: float = 0.1, metric_weight: float = 0.0,
+                 grad_clip: float = 5.0, init_from: str | None = None):
+        super().__init__(model, init_from)
+        if not hasattr(model, "training_terms"):
+            raise ValueError(f"{type(model).__name__} is not a trainable enhancer (it has no training_terms).")
+        self.automatic_optimization = False
+        self.optimizer: Callable = optimizer
+        self.discriminator_optimizer: Callable = discriminator_optimizer
+        self.lr_decay, self.grad_clip = float(lr_decay), float(grad_clip)
+        self.weights = {"magnitude": magnitude_weight, "complex": complex_weight, "phase": phase_weight,
+                        "time": time_weight, "consistency": consistency_weight, "metric": metric_weight}
+        self.discriminator = MetricDiscriminator() if metric_weight > 0 else None
+
+    def configure_optimizers(self):
+        enhancer = self.optimizer(self.model.parameters())
+        schedulers = [torch.optim.lr_scheduler.ExponentialLR(enhancer, self.lr_decay)]
+        if self.discriminator is None:
+            return {"optimizer": enhancer, "lr_scheduler": schedulers[0]}
+        discriminator = self.discriminator_optimizer(self.discriminator.parameters())
+        schedulers.append(torch.optim.lr_scheduler.ExponentialLR(discriminator, self.lr_decay))
+        return [enhancer, discriminator], schedulers
+
+    def on_train_epoch_end(self) -> None:
+        schedulers = self.lr_schedulers()
+        for scheduler in (schedulers if isinstance(schedulers, list) else [schedulers]):
+            if scheduler is not None:
+                scheduler.step()
+
+    def terms(self, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        estimate, target = out["spectrum"], out["target"]
+        est_c, tgt_c = spectral.compress(estimate, POWER), spectral.compress(target, POWER)
+        weight = target.abs() ** POWER
+        weight = weight / weight.mean(dim=(-2, -1), keepdim=True).clamp_min(1e-8)
+        est_phase, tgt_phase = estimate.angle(), target.angle()
+        ip = spectral.anti_wrap(est_phase - tgt_phase)
+        gd = spectral.anti_wrap(torch.diff(est_phase, dim=-2) - torch.diff(tgt_phase, dim=-2))
+        iaf = spectral.anti_wrap(torch.diff(est_phase, dim=-1) - torch.diff(tgt_phase, dim=-1))
+        t = {
+            "magnitude": torch.mean((est_c.abs() - tgt_c.abs()) ** 2),
+            "complex": torch.mean((est_c - tgt_c).abs() ** 2),
+            "ip": (weight * ip).mean(), "gd": (weight[..., 1:, :] * gd).mean(), "iaf": (weight[..., 1:] * iaf).mean(),
+            "time": torch.mean((out["wave"] - out["clean"]).abs()),
+            # rebuilt: the STFT of the estimate's own waveform, on the same frames (causal models drop the last few)
+            "consistency": torch.mean((est_c[..., : out["rebuilt"].shape[-1]]
+                                       - spectral.compress(out["rebuilt"], POWER)).abs() ** 2),
+        }
+        t["phase"] = t["ip"] + t["gd"] + t["iaf"]
+        t["loss"] = sum(self.weights[k] * t[k] for k in ("magnitude", "complex", "phase", "time", "consistency"))
+        return t
+
+    def _magnitudes(self, out: dict[str, torch.Tensor], detach: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Compressed magnitudes ``(items, bins, frames)`` of the clean and the estimated spectra."""
+        estimate = out["spectrum"].detach() if detach else out["spectrum"]
+        bins, frames = estimate.shape[-2:]
+        clean = (out["target"].abs() ** POWER).reshape(-1, bins, frames)
+        return clean, (estimate.abs().clamp_min(1e-8) ** POWER).reshape(-1, bins, frames)
+
+    def discriminator_step(self, out: dict[str, torch.Tensor], d_opt) -> torch.Tensor | None:
+        """One update of the metric discriminator only; ``None`` when no PESQ could be computed."""
+        scores = _pesq_scores(out["clean"], out["wave"], self.model.sample_rate)
+        if scores is None:
+            return None
+        clean, estimate = self._magnitudes(out, detach=True)
+        target = ((scores - 1.0) / 3.5).clamp(0.0, 1.0).to(clean.device)
+        loss = torch.mean((self.discriminator(clean, clean) - 1.0) ** 2) + \
+            torch.mean((self.discriminator(clean, estimate) - target) ** 2)
+        d_opt.zero_grad()
+        self.manual_backward(loss)
+        self.clip_gradients(d_opt, self.grad_clip, "norm")
+        d_opt.step()
+        return loss.detach()
+
+    def training_step(self, batch, batch_idx):
+        optimizers = self.optimizers()
+        opt = optimizers[0] if isinstance(optimizers, list) else optimizers
+        out = self.model.training_terms(batch["noisy"], batch["clean"])
+        terms = self.terms(out)
+        loss = terms["loss"]
+        if self.discriminator is not None:
+            d_loss = self.discriminator_step(out, optimizers[1])
+            if d_loss is not None:
+                terms["discriminator"] = d_loss
+            clean, estimate = self._magnitudes(out, detach=False)
+            for p in self.discriminator.parameters():  # the enhancer's loss must not move the discriminator
+                p.requires_grad_(False)
+            terms["metric"] = torch.mean((self.discriminator(clean, estimate) - 1.0) ** 2)
+            for p in self.discriminator.parameters():
+                p.requires_grad_(True)
+            loss = loss + self.weights["metric"] * terms["metric"]
+        opt.zero_grad()
+        self.manual_backward(loss)
+        self.clip_gradients(opt, self.grad_clip, "norm")
+        opt.step()
+        size = batch["noisy"].shape[0]
+        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, batch_size=size)
+        self.log("loss", loss.detach(), prog_bar=True, logger=False, batch_size=size)
+
+    def validation_step(self, batch, batch_idx):
+        out = self.model.training_terms(batch["noisy"], batch["clean"])
+        terms = self.terms(out)
+        size = batch["noisy"].shape[0]
+        scores = _pesq_scores(out["clean"], out["wave"], self.model.sample_rate)
+        if scores is not None:
+            terms["pesq"] = scores.mean()
+        terms["si_sdr"] = metrics.si_sdr(out["wave"], out["clean"]).mean()
+        self.log_dict({f"val/{k}": v for k, v in terms.items()}, batch_size=size, sync_dist=True)
+        self.log("val_loss", terms["loss"], prog_bar=True, batch_size=size, sync_dist=True)
