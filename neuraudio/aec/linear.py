@@ -96,6 +96,13 @@ class LinearAEC(Processor):
 
     def _block(self, mic: torch.Tensor, ref: torch.Tensor, s: dict, suppression: float, floor: float,
                noise_floor: float = 1.0) -> torch.Tensor:
+        e_fg, y_fg = self.linear_block(mic, ref, s)
+        return self._suppress(e_fg, y_fg, s, suppression, floor, noise_floor)
+
+    def linear_block(self, mic: torch.Tensor, ref: torch.Tensor, s: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Steps 1 and 2 for one block of ``hop`` samples: the error ``e = mic - y`` and the foreground echo
+        estimate ``y``, each ``(hop,)``; ``s`` (from :meth:`init_state`) is updated. What a neural stage behind this
+        one reads."""
         n = self.hop
         s["ref"] = torch.cat([s["ref"][n:], ref])
         delay = s["tracker"].update(ref, mic)
@@ -131,6 +138,12 @@ class LinearAEC(Processor):
         elif s["e_bg"] > 4.0 * s["e_fg"]:
             s["background"] = s["foreground"].clone()
             s["e_bg"] = s["e_fg"]
+        return e_fg, y_fg
+
+    def _suppress(self, e_fg: torch.Tensor, y_fg: torch.Tensor, s: dict, suppression: float, floor: float,
+                  noise_floor: float) -> torch.Tensor:
+        """Steps 3 and 4: the output block (delayed by ``hop`` by the overlap-add)."""
+        n = self.hop
         # residual echo suppression on a sqrt-hann STFT of e (frame 2N, hop N)
         frames = torch.stack([torch.cat([s["e_prev"], e_fg]), torch.cat([s["y_prev"], y_fg])]) * self.window
         s["e_prev"], s["y_prev"] = e_fg, y_fg
