@@ -13,7 +13,8 @@ discriminator. Manual optimization: the enhancer's optimizer, and the discrimina
 The metric discriminator (``metric_weight`` > 0) learns ``D(clean, clean) = 1`` and ``D(clean, estimate) =
 (PESQ - 1) / 3.5`` on each batch (WB-PESQ from the ``pesq`` package, on the CPU), and only its own optimizer moves
 its weights. Validation logs every term, WB-PESQ and SI-SDR of the estimates (``val/pesq``: the learning curve);
-``val_loss`` is the weighted sum without the metric term.
+``val/train_hours`` is the training time so far (this run and the runs it resumed); ``val_loss`` is the
+weighted sum without the metric term.
 """
 
 from __future__ import annotations
@@ -192,5 +193,6 @@ class EnhancementModule(TaskModule):
         if scores is not None:
             terms["pesq"] = scores.mean()
         terms["si_sdr"] = metrics.si_sdr(out["wave"], out["clean"]).mean()
+        terms["train_hours"] = torch.tensor(self.train_seconds() / 3600)  # the learning curve's x axis
         self.log_dict({f"val/{k}": v for k, v in terms.items()}, batch_size=size, sync_dist=True)
         self.log("val_loss", terms["loss"], prog_bar=True, batch_size=size, sync_dist=True)

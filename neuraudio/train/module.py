@@ -68,11 +68,15 @@ class TaskModule(L.LightningModule):
     def on_fit_start(self) -> None:
         self._started = time.perf_counter()
 
+    def train_seconds(self) -> float:
+        """Training time of this run and of the runs it resumed, in seconds."""
+        return self._seconds_before + time.perf_counter() - self._started
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[CHECKPOINT_KEY] = {
             "task": self.task, **self.model.config,
             "command": self.command,
-            "train_seconds": self._seconds_before + time.perf_counter() - self._started,
+            "train_seconds": self.train_seconds(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
