@@ -1,0 +1,211 @@
+"""Neural echo cancellation with joint noise suppression behind the linear canceller (the dual-mask design of
+Watcharasupat et al., 2021, on pseudo-complex multi-dilated dense blocks).
+
+Per block of ``N = hop`` samples (10 ms at 16 kHz):
+
+1. **Linear stage**: ``aec-linear``'s delay tracker and two-path adaptive filter (``LinearAEC.linear_block``) give the
+   error ``e = mic - y`` and the echo estimate ``y``.
+2. **Frames**: ``e``, ``y`` and ``mic`` on a sqrt-hann STFT (frame ``2N``, hop ``N``), each as a pseudo-complex
+   pair of channels (real and imaginary parts of the power-law compressed spectrum, ``|X|^0.3`` with the phase):
+   six channels over ``N + 1`` bins.
+3. **Network** (:class:`DualMaskNet`): an input convolution that halves the bins, multi-dilated dense blocks
+   (``neuraudio.nn.d3``, causal in time) with 1x1 transitions, and two sigmoid heads upsampled back to every bin:
+   an echo mask and a noise mask.
+4. **Output**: ``E * m_echo * m_noise``, overlap-added with the same window: latency ``N`` (10 ms), the linear stage
+   included.
+
+Training (``training_terms``) reads precomputed linear-stage signals (``e``, ``y``) when given, so the sequential
+adaptive filter runs once per clip rather than once per epoch.
+
+Example:
+    >>> aec = neuraudio.load("aec-16k")
+    >>> near = aec.process(mic, ref)              # (1, time) each, 16 kHz
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from neuraudio.aec.linear import LinearAEC
+from neuraudio.nn.d3 import D3Block
+from neuraudio.stream.processor import Processor
+
+POWER = 0.3
+
+
+class DualMaskNet(nn.Module):
+    """Pseudo-complex features ``(batch, 6, bins, frames)`` -> echo and noise masks ``(batch, 2, bins, frames)``,
+    causal in time (module docstring, step 3)."""
+
+    def __init__(self, bins: int, channels: int = 24, growth: int = 12, blocks: int = 2, layers: int = 4,
+                 freq_dilations=(1, 2, 4)):
+        super().__init__()
+        self.bins = bins
+        self.encode = nn.Conv2d(6, channels, (5, 1), stride=(2, 1), padding=(2, 0))
+        self.blocks = nn.ModuleList()
+        self.transitions = nn.ModuleList()
+        for _ in range(blocks):
+            block = D3Block(channels, growth, layers, freq_dilations)
+            self.blocks.append(block)
+            self.transitions.append(nn.Conv2d(block.out_channels, channels, 1))
+        self.heads = nn.Conv2d(channels, 2, 1)
+        nn.init.zeros_(self.heads.weight)
+        nn.init.constant_(self.heads.bias, 3.0)  # masks start near 1: the linear stage's output passes
+
+    def _decode(self, h: torch.Tensor) -> torch.Tensor:
+        logits = self.heads(h)
+        frames = logits.shape[-1]
+        up = nn.functional.interpolate(logits, size=(self.bins, frames), mode="bilinear", align_corners=True)
+        return torch.sigmoid(up)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        h = nn.functional.elu(self.encode(features))
+        for block, transition in zip(self.blocks, self.transitions):
+            h = h + nn.functional.elu(transition(block(h)))
+        return self._decode(h)
+
+    def init_cache(self, batch: int, device=None, dtype=torch.float32) -> list:
+        bins = (self.bins + 2 * 2 - 5) // 2 + 1
+        return [block.init_cache(batch, bins, device, dtype) for block in self.blocks]
+
+    def step(self, features: torch.Tensor, cache: list) -> torch.Tensor:
+        h = nn.functional.elu(self.encode(features))
+        for block, transition, c in zip(self.blocks, self.transitions, cache):
+            h = h + nn.functional.elu(transition(block.step(h, c)))
+        return self._decode(h)
+
+
+def pseudo_complex(spec: torch.Tensor) -> torch.Tensor:
+    """``(..., bins, frames)`` complex -> ``(..., 2, bins, frames)``: real and imaginary parts of ``|X|^0.3 e^{i phase}``."""
+    compressed = spec * spec.abs().clamp_min(1e-8) ** (POWER - 1.0)
+    return torch.stack([compressed.real, compressed.imag], dim=-3)
+
+
+class DualMaskAEC(Processor):
+    """Linear canceller + dual-mask network (module docstring).
+
+    Args:
+        sample_rate: Hz (16 kHz models).
+        hop: block length (frames are ``2 hop``).
+        partitions, max_delay_ms, margin, step: the linear stage (:class:`neuraudio.aec.linear.LinearAEC`).
+        channels, growth, blocks, layers: the network (:class:`DualMaskNet`).
+    """
+
+    task = "echo"
+    inputs = {"mic": 1, "ref": 1}
+    out_channels = 1
+
+    def __init__(self, sample_rate: int = 16000, hop: int = 160, partitions: int = 40, max_delay_ms: float = 250.0,
+                 margin: int = 2, step: float = 1.0, channels: int = 24, growth: int = 12, blocks: int = 2,
+                 layers: int = 4):
+        super().__init__(sample_rate, hop)
+        self.linear = LinearAEC(sample_rate, hop, partitions, max_delay_ms, margin, step)
+        self.net = DualMaskNet(hop + 1, channels, growth, blocks, layers)
+        self.register_buffer("window", torch.hann_window(2 * hop, periodic=True).sqrt(), persistent=False)
+
+    @property
+    def step_latency(self) -> int:
+        return self.hop
+
+    # ---- frames --------------------------------------------------------------------------------------------------
+    def _spectra(self, signals: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """``signals`` ``(batch, k, blocks * N)`` with the half frame before them ``(batch, k, N)`` -> spectra
+        ``(batch, k, N + 1, blocks)`` of the frames ``[block t - 1, block t]``."""
+        n = self.hop
+        joined = torch.cat([previous, signals], dim=-1)
+        frames = joined.unfold(-1, 2 * n, n) * self.window
+        return torch.fft.rfft(frames, dim=-1).transpose(-1, -2)
+
+    def _features(self, spectra: torch.Tensor) -> torch.Tensor:
+        """``(batch, 3, bins, frames)`` complex (e, y, mic) -> ``(batch, 6, bins, frames)``."""
+        return pseudo_complex(spectra).flatten(1, 2)
+
+    def _overlap_add(self, spec: torch.Tensor, tail: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output spectra ``(batch, bins, frames)`` -> samples ``(batch, frames * N)`` and the new tail."""
+        n = self.hop
+        frames = torch.fft.irfft(spec.transpose(-1, -2), 2 * n, dim=-1) * self.window  # (batch, frames, 2N)
+        heads, tails = frames[..., :n], frames[..., n:]
+        shifted = torch.cat([tail[:, None], tails[:, :-1]], dim=1)
+        return (heads + shifted).flatten(1), tails[:, -1]
+
+    def masks_and_output(self, spectra: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        return spectra[:, 0] * masks[:, 0] * masks[:, 1]
+
+    # ---- linear stage ------------------------------------------------------------------------------------------------
+    def linear_signals(self, mic: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The linear stage on whole signals ``(time,)`` (a multiple of ``hop``): ``(e, y)``, each ``(time,)``."""
+        state = self.linear.init_state(1, mic.shape[-1], mic.device)
+        es, ys = [], []
+        for start in range(0, mic.shape[-1], self.hop):
+            e, y = self.linear.linear_block(mic[start : start + self.hop].float(), ref[start : start + self.hop].float(),
+                                            state)
+            es.append(e)
+            ys.append(y)
+        return torch.cat(es), torch.cat(ys)
+
+    # ---- Processor -----------------------------------------------------------------------------------------------
+    def forward(self, x, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        mic, ref = x
+        length = mic.shape[-1]
+        mics, refs = mic.reshape(-1, length), ref.reshape(-1, length)
+        linear = [self.linear_signals(m, r) for m, r in zip(mics, refs)]
+        e = torch.stack([a for a, _ in linear])
+        y = torch.stack([b for _, b in linear])
+        out = self.from_linear(mics.float(), e, y)
+        return out.to(mic.dtype).reshape(mic.shape)
+
+    def from_linear(self, mic: torch.Tensor, e: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Output ``(batch, time)`` from the microphone and the linear stage's ``e`` and ``y`` (each ``(batch, time)``),
+        all frames at once: what stepping block by block gives."""
+        batch = mic.shape[0]
+        signals = torch.stack([e, y, mic], dim=1)
+        spectra = self._spectra(signals, signals.new_zeros(batch, 3, self.hop))
+        masks = self.net(self._features(spectra))
+        out, _ = self._overlap_add(self.masks_and_output(spectra, masks), mic.new_zeros(batch, self.hop))
+        return out
+
+    def init_state(self, channels: int, max_samples: int, device) -> dict:
+        return {"linear": [self.linear.init_state(1, max_samples, device) for _ in range(channels)],
+                "previous": torch.zeros(channels, 3, self.hop, device=device),
+                "tail": torch.zeros(channels, self.hop, device=device),
+                "net": self.net.init_cache(channels, device)}
+
+    def step(self, x, state: dict, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        mic, ref = x
+        length = mic.shape[-1]
+        mics, refs = mic.reshape(-1, length).float(), ref.reshape(-1, length).float()
+        es, ys = [], []
+        for i, (m, r) in enumerate(zip(mics, refs)):
+            parts = [self.linear.linear_block(m[s : s + self.hop], r[s : s + self.hop], state["linear"][i])
+                     for s in range(0, length, self.hop)]
+            es.append(torch.cat([p[0] for p in parts]))
+            ys.append(torch.cat([p[1] for p in parts]))
+        signals = torch.stack([torch.stack(es), torch.stack(ys), mics], dim=1)
+        spectra = self._spectra(signals, state["previous"])
+        state["previous"].copy_(signals[..., -self.hop:])
+        masks = self.net.step(self._features(spectra), state["net"])
+        out, tail = self._overlap_add(self.masks_and_output(spectra, masks), state["tail"])
+        state["tail"].copy_(tail)
+        return out.to(mic.dtype).reshape(mic.shape)
+
+    def training_terms(self, mic: torch.Tensor, ref: torch.Tensor, target: torch.Tensor,
+                       e: torch.Tensor | None = None, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Estimated and target spectra on the model's frames, the masks and the waveforms, for crops
+        ``(batch, 1, time)`` (whole hops). ``e``, ``y``: the linear stage's signals when precomputed."""
+        mic, ref, target = (t.reshape(t.shape[0], -1).float() for t in (mic, ref, target))
+        if e is None or y is None:
+            with torch.no_grad():
+                pairs = [self.linear_signals(m, r) for m, r in zip(mic, ref)]
+            e, y = torch.stack([a for a, _ in pairs]), torch.stack([b for _, b in pairs])
+        else:
+            e, y = e.reshape(e.shape[0], -1).float(), y.reshape(y.shape[0], -1).float()
+        signals = torch.stack([e, y, mic, target], dim=1)
+        spectra = self._spectra(signals, signals.new_zeros(signals.shape[0], 4, self.hop))
+        masks = self.net(self._features(spectra[:, :3]))
+        estimate = self.masks_and_output(spectra[:, :3], masks)
+        wave, _ = self._overlap_add(estimate, mic.new_zeros(mic.shape[0], self.hop))
+        clean, _ = self._overlap_add(spectra[:, 3], mic.new_zeros(mic.shape[0], self.hop))
+        return {"spectrum": estimate, "target": spectra[:, 3], "masks": masks, "wave": wave, "clean": clean}
