@@ -50,3 +50,32 @@ def test_dual_mask_aec_fits_the_parameter_budget_and_trains_from_precomputed_lin
     assert torch.allclose(direct["wave"], given["wave"]) and direct["masks"].shape[1] == 2
     with torch.no_grad():  # the Processor path computes the same output (delayed by the latency, as forward is)
         assert torch.allclose(given["wave"], model.forward((mic, ref), {}), atol=1e-5)
+
+
+def test_echo_items_made_on_the_fly_follow_their_scenario_and_carry_the_linear_stage(tmp_path):
+    import neuraudio
+    from neuraudio.examples import noisy_melody
+    from neuraudio.train.echo_synth import EchoSynthSet
+
+    (tmp_path / "speech").mkdir()
+    for i in range(3):
+        neuraudio.write_audio(tmp_path / "speech" / f"s{i}.wav", noisy_melody(3.0, 16000, seed=i), 16000)
+    rir = torch.zeros(1, 800)
+    rir[0, 40], rir[0, 300] = 1.0, 0.3
+    (tmp_path / "rir").mkdir()
+    neuraudio.write_audio(tmp_path / "rir" / "room.wav", rir, 16000, bit_depth="32f")
+    items = EchoSynthSet(tmp_path / "speech", None, tmp_path / "rir", 16000, crop=3200, count=12,
+                         measured_probability=0.5, room_pool=2, linear_stage=True, seed=5)
+    again = EchoSynthSet(tmp_path / "speech", None, tmp_path / "rir", 16000, crop=3200, count=12,
+                         measured_probability=0.5, room_pool=2, linear_stage=True, seed=5)
+    seen = set()
+    for i in range(len(items)):
+        item = items[i]
+        assert set(item) == {"mic", "ref", "target", "e", "y"} and all(v.shape == (1, 3200) for v in item.values())
+        assert torch.allclose(item["e"], item["mic"] - item["y"], atol=1e-5)
+        assert torch.equal(item["mic"], again[i]["mic"])  # a seeded set is the same every epoch
+        far_end, near_end = float(item["ref"].abs().max()) > 0, float(item["target"].abs().max()) > 0
+        seen.add((far_end, near_end))
+        if not near_end:  # far end only: everything at the mic but the noise is echo of ref
+            assert float(item["mic"].pow(2).mean()) > 0
+    assert len(seen) >= 2 and len(items.rooms) <= 2

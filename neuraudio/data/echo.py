@@ -90,12 +90,21 @@ def mix_at(signal: np.ndarray, other: np.ndarray, ratio_db: float) -> np.ndarray
     return other * gain
 
 
-def simulate(params: dict, far: np.ndarray, near: np.ndarray, noise: np.ndarray, sample_rate: int) -> dict:
-    """One clip from drawn parameters and source signals (all the same length); returns every component."""
-    length = len(far)
+def room_rirs(params: dict, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """The drawn room's impulse responses: loudspeaker -> microphone and talker -> microphone."""
     rir_speaker = shoebox_rir(params["room_dim"], params["rt60"], params["loudspeaker_pos"], params["mic_pos"],
                               sample_rate)
     rir_talker = shoebox_rir(params["room_dim"], params["rt60"], params["talker_pos"], params["mic_pos"], sample_rate)
+    return rir_speaker, rir_talker
+
+
+def simulate(params: dict, far: np.ndarray, near: np.ndarray, noise: np.ndarray, sample_rate: int,
+             rirs: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """One clip from drawn parameters and source signals (all the same length); returns every component.
+    ``rirs``: the (loudspeaker, talker) impulse responses to use instead of the drawn room's (e.g. measured ones,
+    or a room computed earlier: the image method is the slow part)."""
+    length = len(far)
+    rir_speaker, rir_talker = room_rirs(params, sample_rate) if rirs is None else rirs
     if params["scenario"] == "near_end_only":
         far = np.zeros(length)
     if params["scenario"] == "far_end_only":

@@ -106,10 +106,31 @@ class SeparationDataModule(FolderDataModule):
 
 
 class EchoDataModule(FolderDataModule):
-    """``DIR/<clip>/{mic,ref,target}.wav``."""
+    """``DIR/<clip>/{mic,ref,target}.wav`` (e.g. ``neuraudio data echo``), or training items made on the fly.
+
+    Extra args: ``speech`` (a folder: training items are synthesized on the fly from it, see
+    ``neuraudio.train.echo_synth``; ``DIR`` then only validates, every clip of it: build it with a seed the training
+    never draws), ``noise``, ``rir`` (folders of noise and of measured impulse responses), ``measured_probability``,
+    ``linear_stage`` (add ``aec-linear``'s error and echo estimate to the synthesized items).
+    """
+
+    def __init__(self, root: str, sample_rate: int, batch_size: int = 16, num_workers: int = 0,
+                 crop_seconds: float = 4.0, crops_per_epoch: int = 512, val_fraction: float = 0.1, seed: int = 0,
+                 speech: str | None = None, noise: str | None = None, rir: str | None = None,
+                 measured_probability: float = 0.3, linear_stage: bool = False):
+        super().__init__(root, sample_rate, batch_size, num_workers, crop_seconds, crops_per_epoch, val_fraction, seed)
+        self.speech, self.noise, self.rir = speech, noise, rir
+        self.measured_probability, self.linear_stage = float(measured_probability), bool(linear_stage)
 
     def build(self):
         folder = EchoFolder(self.root, self.sample_rate)
+        if self.speech:
+            from neuraudio.train.echo_synth import EchoSynthSet
+
+            crop = self.crop - self.crop % 160 if self.linear_stage else self.crop  # whole blocks of aec-linear
+            train = EchoSynthSet(self.speech, self.noise, self.rir, self.sample_rate, crop, self.crops_per_epoch,
+                                 self.measured_probability, linear_stage=self.linear_stage)
+            return train, EchoSet(folder, sorted(folder.clips), None)
         train, val = split_names(list(folder.clips), self.val_fraction, self.seed)
         return EchoSet(folder, train, self.crop, self.crops_per_epoch), EchoSet(folder, val, None)
 
