@@ -71,7 +71,9 @@ def _pesq_scores(clean: torch.Tensor, estimate: torch.Tensor, rate: int) -> torc
 
 
 class EnhancementModule(TaskModule):
-    """Trains an enhancer with ``training_terms(noisy, clean)`` on ``{"noisy", "clean"}`` batches.
+    """Trains a model with ``training_terms(**batch)``: an enhancer on ``{"noisy", "clean"}`` batches, or an echo
+    canceller (``DualMaskAEC``) on ``{"mic", "ref", "target"[, "e", "y"]}`` ones; models without a ``rebuilt``
+    spectrum (a masking model's output is consistent by construction) skip the consistency term.
 
     Args:
         model: the enhancer (``MagPhaseDenoiser``, ``MagPhaseDenoiserStream``).
@@ -93,6 +95,7 @@ class EnhancementModule(TaskModule):
         super().__init__(model, init_from)
         if not hasattr(model, "training_terms"):
             raise ValueError(f"{type(model).__name__} is not a trainable enhancer (it has no training_terms).")
+        self.task = model.task  # "enhancement" or "echo": what the exported folder records
         self.automatic_optimization = False
         self.optimizer: Callable = optimizer
         self.discriminator_optimizer: Callable = discriminator_optimizer
@@ -132,7 +135,8 @@ class EnhancementModule(TaskModule):
             "time": torch.mean((out["wave"] - out["clean"]).abs()),
             # rebuilt: the STFT of the estimate's own waveform, on the same frames (causal models drop the last few)
             "consistency": torch.mean((est_c[..., : out["rebuilt"].shape[-1]]
-                                       - spectral.compress(out["rebuilt"], POWER)).abs() ** 2),
+                                       - spectral.compress(out["rebuilt"], POWER)).abs() ** 2)
+            if "rebuilt" in out else est_c.real.new_zeros(()),
         }
         t["phase"] = t["ip"] + t["gd"] + t["iaf"]
         t["loss"] = sum(self.weights[k] * t[k] for k in ("magnitude", "complex", "phase", "time", "consistency"))
@@ -163,7 +167,7 @@ class EnhancementModule(TaskModule):
     def training_step(self, batch, batch_idx):
         optimizers = self.optimizers()
         opt = optimizers[0] if isinstance(optimizers, list) else optimizers
-        out = self.model.training_terms(batch["noisy"], batch["clean"])
+        out = self.model.training_terms(**batch)
         terms = self.terms(out)
         loss = terms["loss"]
         if self.discriminator is not None:
@@ -181,14 +185,14 @@ class EnhancementModule(TaskModule):
         self.manual_backward(loss)
         self.clip_gradients(opt, self.grad_clip, "norm")
         opt.step()
-        size = batch["noisy"].shape[0]
+        size = next(iter(batch.values())).shape[0]
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, batch_size=size)
         self.log("loss", loss.detach(), prog_bar=True, logger=False, batch_size=size)
 
     def validation_step(self, batch, batch_idx):
-        out = self.model.training_terms(batch["noisy"], batch["clean"])
+        out = self.model.training_terms(**batch)
         terms = self.terms(out)
-        size = batch["noisy"].shape[0]
+        size = next(iter(batch.values())).shape[0]
         scores = _pesq_scores(out["clean"], out["wave"], self.model.sample_rate)
         if scores is not None:
             terms["pesq"] = scores.mean()
