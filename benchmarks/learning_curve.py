@@ -1,0 +1,43 @@
+"""A training run's learning curve: a validation metric against training hours (from RUN/logs/*/metrics.csv).
+
+The hours come from ``val/train_hours`` where the run logged it; otherwise from the last checkpoint's recorded
+training time, spread over the steps in proportion (runs that predate the logged hours).
+
+    python benchmarks/learning_curve.py runs/denoise-16k --metric val/pesq --every 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import torch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--metric", default="val/pesq")
+    parser.add_argument("--every", type=int, default=1, help="print every N-th validation")
+    args = parser.parse_args()
+    rows = [r for path in sorted(args.run.glob("logs/*/metrics.csv")) for r in csv.DictReader(path.open())
+            if r.get(args.metric)]
+    if not rows:
+        raise SystemExit(f"{args.run}: no {args.metric} in its logs.")
+    seconds_per_step = None
+    if not all(r.get("val/train_hours") for r in rows):
+        # weights_only: plain tensors and numbers, never arbitrary objects (as `neuraudio export` reads it)
+        checkpoint = torch.load(args.run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+        seconds_per_step = checkpoint["neuraudio"]["train_seconds"] / max(1, int(checkpoint["global_step"]))
+    print(f"{args.run}: {args.metric} against training hours")
+    print(f"{'step':>6} {'hours':>6} {args.metric:>10}")
+    for i, r in enumerate(rows):
+        if i % args.every and i != len(rows) - 1:
+            continue
+        hours = float(r["val/train_hours"]) if r.get("val/train_hours") else int(r["step"]) * seconds_per_step / 3600
+        print(f"{int(r['step']):6d} {hours:6.2f} {float(r[args.metric]):10.3f}")
+
+
+if __name__ == "__main__":
+    main()
