@@ -7,7 +7,7 @@ speakers and the noise the held-out end of every noise file: mixtures no model t
 [eval] extra.
 
     python benchmarks/enhancement.py quality --speech data/enhance/val/clean --noise data/enhance/val/noise \\
-        --snr 0 5 10 15 denoise-mmse denoise-16k denoise-stream-16k
+        --snr 0 5 10 15 denoise-mmse denoise-16k denoise-stream-16k prior:denoise-16k prior:denoise-stream-16k
     python benchmarks/enhancement.py pictures --speech data/enhance/val/clean --noise data/enhance/val/noise \\
         --index 0 --snr 5 OUT.png denoise-mmse denoise-16k denoise-stream-16k
 """
@@ -45,6 +45,19 @@ def mixtures(speech_dir, noise_dir, count: int, snrs, seed: int, max_seconds: fl
             yield i, snr, clean + noise * scale, clean
 
 
+def load(name: str):
+    """A model by name; ``prior:NAME`` is NAME with its learned heads zeroed: the classical start it refines (the
+    learning curve's point at zero hours)."""
+    if name.startswith("prior:"):
+        model = neuraudio.load(name[len("prior:"):])
+        with torch.no_grad():
+            for head in (model.core.mask, model.core.real, model.core.imag):
+                head.weight.zero_()
+                head.bias.zero_()
+        return model
+    return neuraudio.load(name)
+
+
 def scores(estimate: torch.Tensor, clean: torch.Tensor, rate: int) -> tuple[float, float, float]:
     return (metrics.pesq(estimate, clean, rate), metrics.stoi(estimate, clean, rate),
             float(metrics.si_sdr(estimate, clean)))
@@ -52,7 +65,7 @@ def scores(estimate: torch.Tensor, clean: torch.Tensor, rate: int) -> tuple[floa
 
 def quality(args) -> None:
     torch.set_num_threads(1)
-    models = {name: neuraudio.load(name) for name in args.models}
+    models = {name: load(name) for name in args.models}
     names = ["noisy", *models]
     rows = {(snr, n): [] for snr in args.snr for n in names}
     compute = {n: 0.0 for n in models}
@@ -94,7 +107,7 @@ def pictures(args) -> None:
     rows = [("clean", clean), (f"noisy ({snr:g} dB SNR)", noisy)]
     for name in args.models:
         with torch.inference_mode():
-            rows.append((name, neuraudio.load(name).process(noisy)))
+            rows.append((name, load(name).process(noisy)))
     window = torch.hann_window(512)
     fig, axes = plt.subplots(len(rows), 1, figsize=(10, 2.2 * len(rows)), sharex=True)
     for ax, (title, audio) in zip(axes, rows):
