@@ -78,34 +78,37 @@ class MagPhaseCore(nn.Module):
         advance = 2 * math.pi * hop_ratio * torch.arange(bins, dtype=torch.float32)
         self.register_buffer("advance", advance, persistent=False)
 
-    def features(self, spec: torch.Tensor, gain: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
-        """``(batch, 4 bins, frames)``; ``previous``: the phase of the frame before the first, ``(batch, bins, 1)``."""
-        phase = spec.angle()
+    def features(self, magnitude: torch.Tensor, phase: torch.Tensor, gain: torch.Tensor,
+                 previous: torch.Tensor) -> torch.Tensor:
+        """``(batch, 4 bins, frames)`` from the noisy magnitude and phase; ``previous``: the phase of the frame before
+        the first, ``(batch, bins, 1)``."""
         along_time = torch.diff(phase, dim=-1, prepend=previous) - self.advance[:, None]
-        log_magnitude = (torch.log(spec.abs().clamp_min(1e-5)) + 5.0) / 4.0
+        log_magnitude = (torch.log(magnitude.clamp_min(1e-5)) + 5.0) / 4.0
         return torch.cat([log_magnitude, gain, torch.cos(along_time), torch.sin(along_time)], dim=-2)
 
-    def apply(self, h: torch.Tensor, spec: torch.Tensor, gain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def apply(self, h: torch.Tensor, magnitude: torch.Tensor, phase: torch.Tensor,
+              gain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Backbone output ``(batch, dim, frames)`` -> enhanced spectrum and the compressed-magnitude mask."""
         h = h.transpose(-1, -2)
         start = (gain.clamp_min(1e-4) ** POWER / BETA).clamp(1e-4, 1 - 1e-4)
         mask = BETA * torch.sigmoid(self.mask(h).transpose(-1, -2) + torch.logit(start))
         rotation = torch.atan2(self.imag(h).transpose(-1, -2), 1.0 + self.real(h).transpose(-1, -2))
-        magnitude = (mask * spec.abs().clamp_min(1e-8) ** POWER) ** (1.0 / POWER)
-        return torch.polar(magnitude, spec.angle() + rotation), mask
+        enhanced = (mask * magnitude.clamp_min(1e-8) ** POWER) ** (1.0 / POWER)
+        return torch.polar(enhanced, phase + rotation), mask
 
     def forward(self, spec: torch.Tensor, gain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        first = spec.angle()[..., :1]  # no frame before the first: its advance reads as the bin's own
-        previous = first - self.advance[:, None]
-        return self.apply(self.backbone(self.features(spec, gain, previous)), spec, gain)
+        magnitude, phase = spec.abs(), spec.angle()
+        previous = phase[..., :1] - self.advance[:, None]  # no frame before the first: its advance reads as the bin's own
+        return self.apply(self.backbone(self.features(magnitude, phase, gain, previous)), magnitude, phase, gain)
 
     def step(self, spec: torch.Tensor, gain: torch.Tensor, cache: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        magnitude, phase = spec.abs(), spec.angle()
         if not cache["started"]:
-            cache["previous"].copy_(spec.angle()[..., :1] - self.advance[:, None])
+            cache["previous"].copy_(phase[..., :1] - self.advance[:, None])
             cache["started"] = True
-        features = self.features(spec, gain, cache["previous"])
-        cache["previous"].copy_(spec.angle()[..., -1:])
-        return self.apply(self.backbone.step(features, cache["net"]), spec, gain)
+        features = self.features(magnitude, phase, gain, cache["previous"])
+        cache["previous"].copy_(phase[..., -1:])
+        return self.apply(self.backbone.step(features, cache["net"]), magnitude, phase, gain)
 
     def init_cache(self, batch: int, device=None, dtype=torch.float32) -> dict:
         return {"started": False, "previous": torch.zeros(batch, self.bins, 1, device=device, dtype=dtype),
