@@ -6,10 +6,10 @@ over the whole utterance). With the layout of ``recipes/enhancement/prepare.py``
 speakers and the noise the held-out end of every noise file: mixtures no model trained on. PESQ and STOI need the
 [eval] extra.
 
-    python benchmarks/enhancement.py quality --speech data/enhance/val/clean --noise data/enhance/val/noise \\
-        --snr 0 5 10 15 denoise-mmse denoise-16k denoise-stream-16k prior:denoise-16k prior:denoise-stream-16k
-    python benchmarks/enhancement.py pictures --speech data/enhance/val/clean --noise data/enhance/val/noise \\
-        --index 0 --snr 5 OUT.png denoise-mmse denoise-16k denoise-stream-16k
+    python benchmarks/enhancement.py quality denoise-mmse denoise-16k denoise-stream-16k prior:denoise-16k \\
+        prior:denoise-stream-16k --speech data/enhance/val/clean --noise data/enhance/val/noise --snr 0 5 10 15
+    python benchmarks/enhancement.py pictures OUT.png denoise-mmse denoise-16k denoise-stream-16k \\
+        --speech data/enhance/val/clean --noise data/enhance/val/noise --index 0 --snr 5
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def main() -> None:
             p.add_argument("--index", type=int, default=0)
             p.add_argument("--snr", type=float, default=5.0)
             p.add_argument("out")
-        p.add_argument("models", nargs="+")
+        p.add_argument("models", nargs="+", help="model names or folders (prior:NAME: NAME's classical start)")
     args = parser.parse_args()
     quality(args) if args.command == "quality" else pictures(args)
 

@@ -389,6 +389,41 @@ def test_vocode_with_the_shipped_vocoders(name, tmp_path, capsys):
     assert not (tmp_path / "b.wav").exists() and not (tmp_path / "o.wav").exists()
 
 
+@pytest.mark.parametrize("name", ["denoise-16k", "denoise-stream-16k"])
+def test_enhance_with_the_shipped_denoisers(name, tmp_path, capsys):
+    """A noisy file comes out equal to the API's output, with the noise between the notes at least 10 dB lower; a
+    file at another rate is resampled; bad input (a missing file, an output over its input, a file that is not
+    audio) is one sentence and writes nothing."""
+    from neuraudio.audio import resample
+
+    clean = noisy_melody(3.0, 16000, noise_dbfs=-90.0)
+    noise = 0.03 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    noisy = tmp_path / "noisy.wav"
+    neuraudio.write_audio(noisy, clean + noise, 16000, bit_depth="32f")
+    assert main(["enhance", name, str(noisy), str(tmp_path / "out.wav"), "-q", "--bit-depth", "32f"]) == 0
+    y, rate = neuraudio.read_audio(tmp_path / "out.wav")
+    model = neuraudio.load(name)
+    x, _ = neuraudio.read_audio(noisy)
+    with torch.inference_mode():
+        assert rate == 16000 and y.shape == x.shape and (y - model.process(x)).abs().max() <= 1e-4
+    rests = (clean.unfold(-1, 320, 320).pow(2).mean(-1).sqrt() < 1e-3).repeat_interleave(320, -1)  # between notes
+    n = rests.shape[-1]
+    assert rests.float().mean() > 0.2
+    reduction_db = 10 * torch.log10(y[..., :n][rests].pow(2).mean() / x[..., :n][rests].pow(2).mean())
+    assert reduction_db < -10.0  # the noise between the notes is removed (outputs are aligned with inputs)
+    neuraudio.write_audio(tmp_path / "noisy48.wav", resample(clean + noise, 16000, 48000), 48000)
+    assert main(["enhance", name, str(tmp_path / "noisy48.wav"), str(tmp_path / "out48.wav"), "-q"]) == 0
+    assert "resampled 48000 Hz -> 16000 Hz" in capsys.readouterr().err
+    assert neuraudio.read_audio(tmp_path / "out48.wav")[1] == 48000
+    (tmp_path / "text.wav").write_text("not audio")
+    for args in (["missing.wav", "o1.wav"], [str(noisy), str(noisy)], [str(tmp_path / "text.wav"), "o2.wav"]):
+        assert main(["enhance", name, *[a if "/" in a else str(tmp_path / a) for a in args], "-q"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "o1.wav").exists() and not (tmp_path / "o2.wav").exists()
+    assert neuraudio.read_audio(noisy)[0].shape == x.shape  # the input is untouched
+
+
 def test_eval_echo_scores_each_scenario(tmp_path, capsys):
     from tests.test_aec_linear import echo_path
 

@@ -142,3 +142,11 @@ def test_metric_discriminator_step_updates_only_its_own_weights():
     moved = [k for k, v in disc_before.items() if not torch.equal(v, module.discriminator.state_dict()[k])]
     assert len(moved) >= len(disc_before) // 2
 
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_streaming_denoiser_on_cuda_streams_like_offline():
+    model = scramble(MagPhaseDenoiserStream(dim=32, layers=2)).cuda().eval()
+    noisy, _ = mixture(0.5)
+    errors = assert_stream_matches_offline(model, noisy, patterns=["hop", "3hop+7", "random"], device="cuda")
+    assert max(errors.values()) <= 1e-4

@@ -54,7 +54,8 @@ def test_model_card_and_config_are_complete(name):
     assert config["training"].get("command", "").startswith("neuraudio train")
     assert config["metrics"], "a shipped model reports measured metrics"
     card = (folder / "README.md").read_text()
-    for needed in ("neuraudio train", "Data", "WB-PESQ" if config["task"] == "vocoder" else "ESR"):
+    metric = {"vocoder": "WB-PESQ", "enhancement": "WB-PESQ"}.get(config["task"], "ESR")
+    for needed in ("neuraudio train", "Data", metric):
         assert needed in card
 
 
