@@ -44,7 +44,7 @@ def test_dual_mask_aec_fits_the_parameter_budget_and_trains_from_precomputed_lin
     assert sum(p.numel() for p in model.parameters()) <= 354_000
     ref, echo = echo_path(0.5, seed=3)
     mic, target = echo + 0.01 * torch.randn(echo.shape, generator=torch.Generator().manual_seed(1)), torch.zeros_like(echo)
-    e, y = model.linear_signals(mic[0], ref[0])
+    e, y = model.linear.linear_signals(mic[0], ref[0])
     direct = model.training_terms(mic[None], ref[None], target[None])
     given = model.training_terms(mic[None], ref[None], target[None], e[None, None], y[None, None])
     assert torch.allclose(direct["wave"], given["wave"]) and direct["masks"].shape[1] == 2

@@ -140,6 +140,17 @@ class LinearAEC(Processor):
             s["e_bg"] = s["e_fg"]
         return e_fg, y_fg
 
+    def linear_signals(self, mic: torch.Tensor, ref: torch.Tensor, state: dict | None = None):
+        """:meth:`linear_block` over whole hops of one channel ``(time,)``: ``(e, y)``, each ``(time,)``; ``state``
+        (``None``: a fresh one) carries on between calls."""
+        state = self.init_state(1, mic.shape[-1], mic.device) if state is None else state
+        n = self.hop
+        pairs = [self.linear_block(mic[s : s + n].float(), ref[s : s + n].float(), state)
+                 for s in range(0, mic.shape[-1], n)]
+        if not pairs:
+            return mic.new_zeros(0), mic.new_zeros(0)
+        return torch.cat([e for e, _ in pairs]), torch.cat([y for _, y in pairs])
+
     def _suppress(self, e_fg: torch.Tensor, y_fg: torch.Tensor, s: dict, suppression: float, floor: float,
                   noise_floor: float) -> torch.Tensor:
         """Steps 3 and 4: the output block (delayed by ``hop`` by the overlap-add)."""

@@ -31,7 +31,9 @@ from torch import nn
 
 from neuraudio.aec.linear import LinearAEC
 from neuraudio.nn.d3 import D3Block
+from neuraudio.stream import spectral
 from neuraudio.stream.processor import Processor
+from neuraudio.stream.stft import istft, stft
 
 POWER = 0.3
 
@@ -68,7 +70,8 @@ class DualMaskNet(nn.Module):
         return self._decode(h)
 
     def init_cache(self, batch: int, device=None, dtype=torch.float32) -> list:
-        bins = (self.bins + 2 * 2 - 5) // 2 + 1
+        (kernel, _), (stride, _), (padding, _) = self.encode.kernel_size, self.encode.stride, self.encode.padding
+        bins = (self.bins + 2 * padding - kernel) // stride + 1  # after the input convolution
         return [block.init_cache(batch, bins, device, dtype) for block in self.blocks]
 
     def step(self, features: torch.Tensor, cache: list) -> torch.Tensor:
@@ -80,7 +83,7 @@ class DualMaskNet(nn.Module):
 
 def pseudo_complex(spec: torch.Tensor) -> torch.Tensor:
     """``(..., bins, frames)`` complex -> ``(..., 2, bins, frames)``: real and imaginary parts of ``|X|^0.3 e^{i phase}``."""
-    compressed = spec * spec.abs().clamp_min(1e-8) ** (POWER - 1.0)
+    compressed = spectral.compress(spec, POWER)
     return torch.stack([compressed.real, compressed.imag], dim=-3)
 
 
@@ -113,7 +116,8 @@ class DualMaskAEC(Processor):
     # ---- frames --------------------------------------------------------------------------------------------------
     def _spectra(self, signals: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         """``signals`` ``(batch, k, blocks * N)`` with the half frame before them ``(batch, k, N)`` -> spectra
-        ``(batch, k, N + 1, blocks)`` of the frames ``[block t - 1, block t]``."""
+        ``(batch, k, N + 1, blocks)`` of the frames ``[block t - 1, block t]``: ``stft`` continued across blocks
+        (the offline paths call ``stft`` and ``istft`` themselves)."""
         n = self.hop
         joined = torch.cat([previous, signals], dim=-1)
         frames = joined.unfold(-1, 2 * n, n) * self.window
@@ -134,24 +138,12 @@ class DualMaskAEC(Processor):
     def masks_and_output(self, spectra: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         return spectra[:, 0] * masks[:, 0] * masks[:, 1]
 
-    # ---- linear stage ------------------------------------------------------------------------------------------------
-    def linear_signals(self, mic: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The linear stage on whole signals ``(time,)`` (a multiple of ``hop``): ``(e, y)``, each ``(time,)``."""
-        state = self.linear.init_state(1, mic.shape[-1], mic.device)
-        es, ys = [], []
-        for start in range(0, mic.shape[-1], self.hop):
-            e, y = self.linear.linear_block(mic[start : start + self.hop].float(), ref[start : start + self.hop].float(),
-                                            state)
-            es.append(e)
-            ys.append(y)
-        return torch.cat(es), torch.cat(ys)
-
     # ---- Processor -----------------------------------------------------------------------------------------------
     def forward(self, x, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         mic, ref = x
         length = mic.shape[-1]
         mics, refs = mic.reshape(-1, length), ref.reshape(-1, length)
-        linear = [self.linear_signals(m, r) for m, r in zip(mics, refs)]
+        linear = [self.linear.linear_signals(m, r) for m, r in zip(mics, refs)]
         e = torch.stack([a for a, _ in linear])
         y = torch.stack([b for _, b in linear])
         out = self.from_linear(mics.float(), e, y)
@@ -160,12 +152,9 @@ class DualMaskAEC(Processor):
     def from_linear(self, mic: torch.Tensor, e: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Output ``(batch, time)`` from the microphone and the linear stage's ``e`` and ``y`` (each ``(batch, time)``),
         all frames at once: what stepping block by block gives."""
-        batch = mic.shape[0]
-        signals = torch.stack([e, y, mic], dim=1)
-        spectra = self._spectra(signals, signals.new_zeros(batch, 3, self.hop))
+        spectra = stft(torch.stack([e, y, mic], dim=1), 2 * self.hop, self.hop, self.window)
         masks = self.net(self._features(spectra))
-        out, _ = self._overlap_add(self.masks_and_output(spectra, masks), mic.new_zeros(batch, self.hop))
-        return out
+        return istft(self.masks_and_output(spectra, masks), 2 * self.hop, self.hop, self.window)
 
     def init_state(self, channels: int, max_samples: int, device) -> dict:
         return {"linear": [self.linear.init_state(1, max_samples, device) for _ in range(channels)],
@@ -177,13 +166,8 @@ class DualMaskAEC(Processor):
         mic, ref = x
         length = mic.shape[-1]
         mics, refs = mic.reshape(-1, length).float(), ref.reshape(-1, length).float()
-        es, ys = [], []
-        for i, (m, r) in enumerate(zip(mics, refs)):
-            parts = [self.linear.linear_block(m[s : s + self.hop], r[s : s + self.hop], state["linear"][i])
-                     for s in range(0, length, self.hop)]
-            es.append(torch.cat([p[0] for p in parts]))
-            ys.append(torch.cat([p[1] for p in parts]))
-        signals = torch.stack([torch.stack(es), torch.stack(ys), mics], dim=1)
+        linear = [self.linear.linear_signals(m, r, s) for m, r, s in zip(mics, refs, state["linear"])]
+        signals = torch.stack([torch.stack([e for e, _ in linear]), torch.stack([y for _, y in linear]), mics], dim=1)
         spectra = self._spectra(signals, state["previous"])
         state["previous"].copy_(signals[..., -self.hop:])
         masks = self.net.step(self._features(spectra), state["net"])
@@ -198,14 +182,13 @@ class DualMaskAEC(Processor):
         mic, ref, target = (t.reshape(t.shape[0], -1).float() for t in (mic, ref, target))
         if e is None or y is None:
             with torch.no_grad():
-                pairs = [self.linear_signals(m, r) for m, r in zip(mic, ref)]
+                pairs = [self.linear.linear_signals(m, r) for m, r in zip(mic, ref)]
             e, y = torch.stack([a for a, _ in pairs]), torch.stack([b for _, b in pairs])
         else:
             e, y = e.reshape(e.shape[0], -1).float(), y.reshape(y.shape[0], -1).float()
-        signals = torch.stack([e, y, mic, target], dim=1)
-        spectra = self._spectra(signals, signals.new_zeros(signals.shape[0], 4, self.hop))
+        n_fft, hop = 2 * self.hop, self.hop
+        spectra = stft(torch.stack([e, y, mic, target], dim=1), n_fft, hop, self.window)
         masks = self.net(self._features(spectra[:, :3]))
         estimate = self.masks_and_output(spectra[:, :3], masks)
-        wave, _ = self._overlap_add(estimate, mic.new_zeros(mic.shape[0], self.hop))
-        clean, _ = self._overlap_add(spectra[:, 3], mic.new_zeros(mic.shape[0], self.hop))
+        wave, clean = istft(estimate, n_fft, hop, self.window), istft(spectra[:, 3], n_fft, hop, self.window)
         return {"spectrum": estimate, "target": spectra[:, 3], "masks": masks, "wave": wave, "clean": clean}

@@ -31,7 +31,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from neuraudio.enhancement.mmse import init_mmse_state, mmse_gain
+from neuraudio.enhancement.mmse import init_mmse_state, mmse_gains
 from neuraudio.nn.convnext import ConvNeXt
 from neuraudio.stream.chunked import ChunkedProcessor
 from neuraudio.stream.stft import STFT, istft, reanalyse, stft
@@ -41,17 +41,14 @@ POWER = 0.3
 BETA = 1.5
 
 
-def mmse_prior(spec: torch.Tensor, state: dict, window_frames: int, floor_db: float = 25.0) -> torch.Tensor:
-    """Log-MMSE gains ``(..., bins, frames)`` (float32, in ``[10^(-floor_db/20), 1]``) of noisy frames, updating the
-    tracker ``state`` (:func:`neuraudio.enhancement.mmse.init_mmse_state`) in place, frame by frame."""
-    power = spec.abs().double().pow(2)
-    edges = torch.cat([power[..., :1, :], power, power[..., -1:, :]], dim=-2)
-    across = 0.25 * edges[..., :-2, :] + 0.5 * power + 0.25 * edges[..., 2:, :]
-    floor = 10 ** (-floor_db / 20)
-    gains = [mmse_gain(power[..., i], across[..., i], state, floor, window_frames) for i in range(power.shape[-1])]
-    if not gains:
-        return spec.real.new_zeros(spec.shape)
-    return torch.stack(gains, dim=-1).float()
+def mmse_prior(spec: torch.Tensor, state: dict | None, window_frames: int, floor_db: float = 25.0) -> torch.Tensor:
+    """Log-MMSE gains ``(batch, bins, frames)`` (float32, in ``[10^(-floor_db/20), 1]``) of noisy frames, without
+    gradients, by ``denoise-mmse``'s recursion (:func:`neuraudio.enhancement.mmse.mmse_gains`); ``state`` (``None``:
+    a fresh tracker) is updated in place, frame by frame."""
+    if state is None:
+        state = init_mmse_state((spec.shape[0],), spec.shape[-2], spec.device)
+    with torch.no_grad():
+        return mmse_gains(spec.abs().double().pow(2), state, 10 ** (-floor_db / 20), window_frames).float()
 
 
 class MagPhaseCore(nn.Module):
@@ -148,9 +145,7 @@ class MagPhaseDenoiser(ChunkedProcessor):
     def enhance_spectrum(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Noisy STFT ``(..., bins, frames)`` -> enhanced STFT and the mask."""
         flat, lead = _flat(spec)
-        with torch.no_grad():
-            gain = mmse_prior(flat, init_mmse_state((flat.shape[0],), flat.shape[-2], flat.device), self.window_frames)
-        out, mask = self.core(flat, gain)
+        out, mask = self.core(flat, mmse_prior(flat, None, self.window_frames))
         return out.reshape(*lead, *out.shape[-2:]), mask.reshape(*lead, *mask.shape[-2:])
 
     def process_window(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -193,9 +188,7 @@ class MagPhaseDenoiserStream(STFTProcessor):
 
     def enhance_frames(self, spec: torch.Tensor, state: dict) -> tuple[torch.Tensor, torch.Tensor]:
         flat, lead = _flat(spec)
-        with torch.no_grad():
-            gain = mmse_prior(flat, state["mmse"], self.window_frames)
-        out, mask = self.core.step(flat, gain, state["net"])
+        out, mask = self.core.step(flat, mmse_prior(flat, state["mmse"], self.window_frames), state["net"])
         return out.reshape(*lead, *out.shape[-2:]), mask.reshape(*lead, *mask.shape[-2:])
 
     def process_frames(self, spec: torch.Tensor, state: Any, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -206,9 +199,8 @@ class MagPhaseDenoiserStream(STFTProcessor):
         frames, so they are aligned (both delayed by ``n_fft - hop``)."""
         spec = stft(noisy, self.n_fft, self.hop, self.window)
         flat, lead = _flat(spec)
-        with torch.no_grad():
-            gain = mmse_prior(flat, init_mmse_state((flat.shape[0],), flat.shape[-2], flat.device), self.window_frames)
-        estimate, mask = self.core(flat, gain)  # the whole crop at once: what stepping frame by frame gives
+        # the whole crop at once: what stepping frame by frame gives
+        estimate, mask = self.core(flat, mmse_prior(flat, None, self.window_frames))
         estimate, mask = estimate.reshape(*lead, *estimate.shape[-2:]), mask.reshape(*lead, *mask.shape[-2:])
         target = stft(clean, self.n_fft, self.hop, self.window)
         wave = istft(estimate, self.n_fft, self.hop, self.window)

@@ -75,6 +75,22 @@ def mmse_gain(power: torch.Tensor, across: torch.Tensor, state: dict, floor, win
     return gain
 
 
+def mmse_gains(power: torch.Tensor, state: dict, floor: torch.Tensor, window_frames: int) -> torch.Tensor:
+    """:func:`mmse_gain` over frames: gains ``(..., bins, frames)`` (float64) for powers ``|X|^2`` of the same shape,
+    updating ``state`` frame by frame; ``floor``: the lowest gain, a number or ``(..., 1, frames)`` (a per-frame
+    knob). The powers are smoothed over neighbouring bins (0.25, 0.5, 0.25; edges repeated) here, all frames at once:
+    that part has no state."""
+    power = power.double()
+    edges = torch.cat([power[..., :1, :], power, power[..., -1:, :]], dim=-2)
+    across = 0.25 * edges[..., :-2, :] + 0.5 * power + 0.25 * edges[..., 2:, :]
+    floor = torch.as_tensor(floor, dtype=power.dtype, device=power.device)
+    gains = torch.empty_like(power)
+    for i in range(power.shape[-1]):
+        gains[..., i] = mmse_gain(power[..., i], across[..., i], state, floor[..., i] if floor.ndim else floor,
+                                  window_frames)
+    return gains
+
+
 class LogMMSE(STFTProcessor):
     """Log-MMSE speech denoiser with an MCRA noise tracker (mono model; channels are independent).
 
@@ -95,13 +111,6 @@ class LogMMSE(STFTProcessor):
         return init_mmse_state(lead, self.n_fft // 2 + 1, device)
 
     def process_frames(self, spec: torch.Tensor, state: dict, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        power = spec.abs().double().pow(2)  # (..., bins, frames)
         floor = torch.pow(10.0, -knobs["reduction_db"].double() / 20.0)  # (..., frames)
-        # power smoothed over neighbouring bins (0.25, 0.5, 0.25; edges repeated): no state, so all frames at once
-        edges = torch.cat([power[..., :1, :], power, power[..., -1:, :]], dim=-2)
-        smoothed_bins = 0.25 * edges[..., :-2, :] + 0.5 * power + 0.25 * edges[..., 2:, :]
-        gains = torch.empty_like(power)
-        for i in range(power.shape[-1]):
-            gains[..., i] = mmse_gain(power[..., i], smoothed_bins[..., i], state, floor[..., i][..., None, None],
-                                      self.window_frames)
+        gains = mmse_gains(spec.abs().double().pow(2), state, floor[..., None, :], self.window_frames)
         return spec * gains.to(spec.real.dtype)

@@ -39,7 +39,7 @@ class ConvNeXtBlock(nn.Module):
         """``padded``: the input with ``kernel - 1`` frames of context; ``residual``: the input's own frames.
         ``direct``: the depthwise convolution as a product with the frames' windows (``step``'s few frames: a
         convolution call costs about 100 us per frame on one CPU thread, this a tenth of that)."""
-        if direct:  # a product and a sum: a tenth of einsum's overhead for a frame or two
+        if direct:  # a product and a sum: less call overhead than einsum for a frame or two
             windows = padded.unfold(-1, self.kernel, 1)  # (batch, dim, frames, kernel)
             h = (windows * self.depthwise.weight).sum(-1).transpose(-1, -2) + self.depthwise.bias
         else:
@@ -157,7 +157,7 @@ class SpectralConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Zero padding inside the convolution (causal: ``t`` frames both sides, then the first ``frames`` outputs
-        # are the causal ones) and channels-last memory: 1.75x faster on CPU than padded copies, same numbers.
+        # are the causal ones) and channels-last memory: faster on CPU than padded copies, the same numbers.
         f, t, frames = self.freq_kernel // 2, self.time_kernel - 1, x.shape[-1]
         h = x.contiguous(memory_format=torch.channels_last)
         for conv in self.convs:

@@ -54,22 +54,26 @@ def instantaneous_frequency(phase: torch.Tensor) -> torch.Tensor:
     return torch.diff(phase, dim=-1)
 
 
-def phase_distances(estimate: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+def phase_distances(estimate: torch.Tensor, target: torch.Tensor,
+                    weight: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Mean anti-wrapped instantaneous-phase, group-delay and instantaneous-frequency errors between two phases.
 
     Args:
         estimate, target: phase angles in radians, ``(..., freq, frames)``.
+        weight: optional per-bin weights of the same shape (e.g. the target's compressed magnitude: phase in silent
+            bins is noise); a difference's weight is that of its later bin or frame.
 
     Returns:
-        ``{"ip": ..., "gd": ..., "iaf": ...}``, each a scalar tensor in ``[0, pi]`` (differentiable).
+        ``{"ip": ..., "gd": ..., "iaf": ...}``, each a scalar tensor (in ``[0, pi]`` without weights; differentiable).
     """
     if estimate.shape != target.shape:
         raise ValueError(f"phase shapes differ: {tuple(estimate.shape)} vs {tuple(target.shape)}.")
-    return {
-        "ip": anti_wrap(estimate - target).mean(),
-        "gd": anti_wrap(group_delay(estimate) - group_delay(target)).mean(),
-        "iaf": anti_wrap(instantaneous_frequency(estimate) - instantaneous_frequency(target)).mean(),
-    }
+    ip = anti_wrap(estimate - target)
+    gd = anti_wrap(group_delay(estimate) - group_delay(target))
+    iaf = anti_wrap(instantaneous_frequency(estimate) - instantaneous_frequency(target))
+    if weight is not None:
+        ip, gd, iaf = weight * ip, weight[..., 1:, :] * gd, weight[..., 1:] * iaf
+    return {"ip": ip.mean(), "gd": gd.mean(), "iaf": iaf.mean()}
 
 
 def to_real_imag(magnitude: torch.Tensor, phase: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

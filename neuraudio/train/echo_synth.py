@@ -85,11 +85,7 @@ class EchoSynthSet(Dataset):
         item = {k: torch.from_numpy(np.ascontiguousarray(parts[k], dtype=np.float32))[None]
                 for k in ("mic", "ref", "target")}
         if self.linear is not None:
-            state = self.linear.init_state(1, self.crop, torch.device("cpu"))
-            hop = self.linear.hop
             with torch.no_grad():
-                pairs = [self.linear.linear_block(item["mic"][0, s : s + hop], item["ref"][0, s : s + hop], state)
-                         for s in range(0, self.crop, hop)]
-            item["e"] = torch.cat([p[0] for p in pairs])[None]
-            item["y"] = torch.cat([p[1] for p in pairs])[None]
+                e, y = self.linear.linear_signals(item["mic"][0], item["ref"][0])
+            item["e"], item["y"] = e[None], y[None]
         return item

@@ -28,6 +28,7 @@ from torch import nn
 from neuraudio import metrics
 from neuraudio.stream import spectral
 from neuraudio.stream.processor import Processor
+from neuraudio.train import losses
 from neuraudio.train.module import TaskModule
 
 POWER = 0.3
@@ -124,14 +125,10 @@ class EnhancementModule(TaskModule):
         est_c, tgt_c = spectral.compress(estimate, POWER), spectral.compress(target, POWER)
         weight = target.abs() ** POWER
         weight = weight / weight.mean(dim=(-2, -1), keepdim=True).clamp_min(1e-8)
-        est_phase, tgt_phase = estimate.angle(), target.angle()
-        ip = spectral.anti_wrap(est_phase - tgt_phase)
-        gd = spectral.anti_wrap(torch.diff(est_phase, dim=-2) - torch.diff(tgt_phase, dim=-2))
-        iaf = spectral.anti_wrap(torch.diff(est_phase, dim=-1) - torch.diff(tgt_phase, dim=-1))
         t = {
             "magnitude": torch.mean((est_c.abs() - tgt_c.abs()) ** 2),
-            "complex": torch.mean((est_c - tgt_c).abs() ** 2),
-            "ip": (weight * ip).mean(), "gd": (weight[..., 1:, :] * gd).mean(), "iaf": (weight[..., 1:] * iaf).mean(),
+            "complex": losses.complex_spectrum_loss(estimate, target, POWER),
+            **spectral.phase_distances(estimate.angle(), target.angle(), weight),
             "time": torch.mean((out["wave"] - out["clean"]).abs()),
             # rebuilt: the STFT of the estimate's own waveform, on the same frames (causal models drop the last few)
             "consistency": torch.mean((est_c[..., : out["rebuilt"].shape[-1]]

@@ -36,8 +36,9 @@ def mel_to_magnitude(mel: torch.Tensor, inverse: torch.Tensor, log: bool = True)
 def consistency_projector(transform: STFT, n_frames: int, length: int | None):
     """``S -> STFT(ISTFT(S))`` for spectra laid out frame-major, ``(..., frames, bins)``: the projection a
     Griffin-Lim iteration makes, with the window envelope computed once rather than per call. Frame-major layout
-    keeps every FFT and elementwise pass on contiguous memory (1.5x faster per iteration than going through
-    ``transform``'s ``(..., bins, frames)`` layout). Needs ``transform.center``."""
+    keeps every FFT and elementwise pass on contiguous memory (faster per iteration than going through
+    ``transform``'s ``(..., bins, frames)`` layout; ``benchmarks/vocoder.py speed`` measures the whole vocoder).
+    Needs ``transform.center``."""
     n_fft, hop, window, half = transform.n_fft, transform.hop, transform.window, transform.n_fft // 2
     count = (n_frames - 1) * hop if length is None else length
     envelope = overlap_add(window.pow(2).expand(n_frames, -1), hop)[half : half + count]
@@ -81,7 +82,7 @@ def fast_griffin_lim(magnitude: torch.Tensor, angles: torch.Tensor, transform: S
         # rebuilt + m (rebuilt - previous); the first step's previous is zero, which only scales it
         if previous is None or not momentum:
             accelerated = rebuilt
-        else:  # on the real view: 2.6x faster than complex lerp on CPU
+        else:  # on the real view: complex lerp is slower on CPU
             accelerated = torch.view_as_complex(torch.lerp(torch.view_as_real(previous), torch.view_as_real(rebuilt),
                                                            1.0 + momentum))
         previous = rebuilt
