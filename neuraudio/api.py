@@ -128,7 +128,10 @@ def process_files(model: Processor, inputs: Sequence, outputs: Sequence, *,
                 emit(empty, last=True)
 
         consumed = 0
-        readers = [iter_audio_blocks(path, block_frames) for path in inputs]
+        # each input in blocks of the same duration (a reference at 48 kHz beside a 16 kHz microphone reads 3x the
+        # frames), rounded up, so no input's end is left unread when the first one runs out
+        readers = [iter_audio_blocks(path, -(-block_frames * info.sample_rate // first.sample_rate))
+                   for path, info in zip(inputs, infos)]
         pending = [torch.zeros(ch, 0) for ch in channels]  # model-rate samples not yet aligned across inputs
         while True:
             blocks = [next(reader, None) for reader in readers]
@@ -136,7 +139,8 @@ def process_files(model: Processor, inputs: Sequence, outputs: Sequence, *,
                 break
             for i, (path, block) in enumerate(zip(inputs, blocks)):
                 if block is None:  # a shorter secondary input: silence after its end
-                    block = torch.zeros(infos[i].channels, blocks[0].shape[-1] * infos[i].sample_rate // first.sample_rate)
+                    block = torch.zeros(infos[i].channels,
+                                        -(-blocks[0].shape[-1] * infos[i].sample_rate // first.sample_rate))
                 pending[i] = torch.cat([pending[i], to_model[i](convert_channels(block, channels[i], str(path)))], -1)
             ready = min(p.shape[-1] for p in pending)
             run([p[:, :ready] for p in pending])

@@ -107,3 +107,25 @@ def test_noise_postfilter_lowers_stationary_noise_and_is_off_at_zero():
     settled = slice(2 * 16000, None)
     drop = 10 * torch.log10(plain[:, settled].pow(2).sum() / on[:, settled].pow(2).sum())
     assert drop >= 6.0, float(drop)
+
+
+def test_aec_command_resamples_the_reference_and_refuses_a_length_mismatch(tmp_path, capsys):
+    from neuraudio.cli import main
+
+    ref, echo = echo_path(2.0, seed=5)
+    neuraudio.write_audio(tmp_path / "mic.wav", echo, SR, bit_depth="32f")
+    neuraudio.write_audio(tmp_path / "ref48.wav", neuraudio.audio.resample(ref, SR, 48000), 48000, bit_depth="32f")
+    assert main(["aec", "aec-linear", "--mic", str(tmp_path / "mic.wav"), "--ref", str(tmp_path / "ref48.wav"),
+                 str(tmp_path / "out.wav"), "--bit-depth", "32f", "-q"]) == 0
+    out, rate = neuraudio.read_audio(tmp_path / "out.wav")
+    # the whole reference arrives, aligned: the same output as the canceller on the resampled reference (before the
+    # fix, a 48 kHz reference was read in 16 kHz-sized blocks and its last two thirds became silence: ERLE 2.5 dB)
+    offline = LinearAEC(SR).process(echo, neuraudio.audio.resample(neuraudio.read_audio(tmp_path / "ref48.wav")[0],
+                                                                   48000, SR))
+    assert rate == SR and out.shape == echo.shape and (out - offline).abs().max() <= 1e-4
+    assert erle(echo, out, SR) >= 10.0  # measured 13.9 dB (white noise loses its top octave edge to resampling)
+    neuraudio.write_audio(tmp_path / "short.wav", ref[:, : SR], SR, bit_depth="32f")
+    assert main(["aec", "aec-linear", "--mic", str(tmp_path / "mic.wav"), "--ref", str(tmp_path / "short.wav"),
+                 str(tmp_path / "x.wav"), "-q"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "lasts 2.00 s" in err and len(err.splitlines()) == 1 and not (tmp_path / "x.wav").exists()

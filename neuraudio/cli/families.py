@@ -71,6 +71,9 @@ def cmd_stretch(args) -> int:
     return 0
 
 
+MAX_LENGTH_MISMATCH_S = 0.5  # mic and ref of different lengths: more than this is refused, not guessed at
+
+
 def cmd_aec(args) -> int:
     model = neuraudio.load(args.model)
     if list(model.input_channels()) != ["mic", "ref"]:
@@ -78,7 +81,11 @@ def cmd_aec(args) -> int:
                        "(see `neuraudio models`).")
     knobs = parse_knobs(args.knob)
     set_threads(args.threads)
-    info = audio_info(args.mic)
+    info, ref = audio_info(args.mic), audio_info(args.ref)
+    if abs(info.duration - ref.duration) > MAX_LENGTH_MISMATCH_S:
+        raise CLIError(f"{args.mic} lasts {info.duration:.2f} s and {args.ref} {ref.duration:.2f} s: the reference "
+                       f"must cover the same stretch as the microphone (trim both to it; up to "
+                       f"{MAX_LENGTH_MISMATCH_S:g} s of difference is padded with silence or cut at the end).")
     with progress_bar(info.frames, args.quiet, Path(args.mic).name, scale=info.sample_rate) as update:
         report = neuraudio.process_files(model, [args.mic, args.ref], [args.output], knobs=knobs,
                                          bit_depth=args.bit_depth, device=device(args.device), progress=update)
@@ -161,7 +168,8 @@ def add_parsers(sub, common) -> None:
     p.add_argument("model", help="an echo canceller (see `neuraudio models`)")
     p.add_argument("output", help=".wav, .flac, .ogg or .mp3")
     p.add_argument("--mic", required=True, help="the microphone recording (near end + echo)")
-    p.add_argument("--ref", required=True, help="what the loudspeaker played, from the same device (its loopback)")
+    p.add_argument("--ref", required=True, help="what the loudspeaker played, from the same device (its loopback); "
+                   "resampled to the model's rate, and at most 0.5 s longer or shorter than --mic")
     add_run_options(p)
     p.set_defaults(func=cmd_aec)
 
