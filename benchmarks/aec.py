@@ -1,15 +1,19 @@
-"""An echo canceller on `neuraudio data echo` clips (DIR/<clip>/{mic,ref,echo,noise,target}.wav + meta.json).
+"""Echo cancellers side by side on `neuraudio data echo` clips (DIR/<clip>/{mic,ref,echo,noise,target}.wav + meta.json).
 
-For every clip with far-end speech, three figures:
-* ERLE in far-end single talk after 2 s: the canceller on ``echo + noise`` (the clip's microphone without its
-  near-end talker), ``10 log10(sum in^2 / sum out^2)`` from 2 s on; beside it the limit a canceller that removes
-  all the echo but not the noise would reach;
-* in double talk (clips whose scenario is double_talk): the near end's level change, ``10 log10(sum out^2 / sum
-  (target + noise)^2)`` over the clip, and the SI-SDR of the output against the target;
-* the bulk-delay tracker's last estimate against ``meta.json``'s echo delay moved by the clip's clock drift.
-and the real-time factor of the whole run on one thread.
+Figures per model, all on one CPU thread:
 
-    python benchmarks/aec.py --data /tmp/echo30 [--knob suppression=1.0]
+* **far-end single talk**, every clip with far-end speech: the canceller on ``echo + noise`` (the clip's microphone
+  without its near-end talker), ERLE ``10 log10(sum in^2 / sum out^2)`` from 2 s on (the adaptive filter converges
+  first); beside it what removing all echo but no noise would give (a joint noise suppressor can pass it);
+* **double talk** (scenario double_talk): the near end's gain, ``20 log10(<out, s> / <s, s>)`` with ``s`` the near-end
+  speech (how much of the talker survives; residual echo and noise do not count), the output's level against
+  near end + noise, and SI-SDR against the near end;
+* **near-end single talk** (scenario near_end_only): WB-PESQ of the output against the microphone (the issue's
+  figure: the canceller should pass the talker untouched) and against the clean near end;
+* the bulk-delay tracker's last estimate against ``meta.json``'s echo delay moved by the clip's clock drift;
+* the real-time factor of the whole run.
+
+    python benchmarks/aec.py --data data/echo_test aec-linear aec-16k [--knob suppression=1.0]
 """
 
 from __future__ import annotations
@@ -25,51 +29,80 @@ import neuraudio
 from neuraudio import metrics
 
 
+def _linear_stage(model):
+    """The model's delay tracker and adaptive filter (``aec-linear`` itself, or the linear stage in front of a
+    network)."""
+    return getattr(model, "linear", model)
+
+
+def evaluate(name: str, data: Path, knobs: dict) -> dict:
+    model = neuraudio.load(name)
+    rate = model.sample_rate
+    r = {"erle": [], "limit": [], "gain": [], "level": [], "si_sdr": [], "pesq_mic": [], "pesq_clean": [],
+         "pesq_in": [], "delay_error": []}
+    compute = seconds = 0.0
+
+    def run(mic, ref):
+        nonlocal compute, seconds
+        start = time.perf_counter()
+        out = model.process(mic, ref, **knobs)
+        compute += time.perf_counter() - start
+        seconds += mic.shape[-1] / rate
+        return out
+
+    for folder in sorted(p for p in data.iterdir() if (p / "meta.json").is_file()):
+        meta = json.loads((folder / "meta.json").read_text())
+        read = {part: neuraudio.read_audio(folder / f"{part}.wav", sample_rate=rate)[0]
+                for part in ("mic", "ref", "echo", "noise", "target")}
+        if meta["scenario"] == "near_end_only":
+            out = run(read["mic"], read["ref"])
+            r["pesq_mic"].append(metrics.pesq(out[0], read["mic"][0], rate))
+            r["pesq_clean"].append(metrics.pesq(out[0], read["target"][0], rate))
+            r["pesq_in"].append(metrics.pesq(read["mic"][0], read["target"][0], rate))
+            continue
+        far_only = read["echo"] + read["noise"]
+        out = run(far_only, read["ref"])
+        skip = 2 * rate
+        r["erle"].append(float(10 * torch.log10(far_only[:, skip:].pow(2).sum() / out[:, skip:].pow(2).sum())))
+        r["limit"].append(float(10 * torch.log10(far_only[:, skip:].pow(2).sum() / read["noise"][:, skip:].pow(2).sum())))
+        linear = _linear_stage(model)
+        state = linear.init_state(1, far_only.shape[-1], "cpu")
+        linear.linear_signals(far_only[0], read["ref"][0], state)
+        true_delay = meta["echo_delay_samples"] * (1 + meta["drift_ppm"] * 1e-6) \
+            + meta["drift_ppm"] * 1e-6 * far_only.shape[-1]
+        if state["tracker"].delay is not None:
+            r["delay_error"].append(abs(state["tracker"].delay - true_delay))
+        if meta["scenario"] == "double_talk":
+            out = run(read["mic"], read["ref"])
+            s = read["target"]
+            r["gain"].append(float(20 * torch.log10((out * s).sum() / s.pow(2).sum())))
+            r["level"].append(float(10 * torch.log10(out.pow(2).sum() / (s + read["noise"]).pow(2).sum())))
+            r["si_sdr"].append(float(metrics.si_sdr(out, s)))
+    r["rtf"] = compute / seconds
+    return r
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="aec-linear")
+    parser.add_argument("models", nargs="*", default=["aec-linear"])
     parser.add_argument("--data", required=True)
     parser.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     torch.set_num_threads(1)
     knobs = {k: float(v) for k, v in (pair.split("=") for pair in args.knob)}
-    model = neuraudio.load(args.model)
-    rate = model.sample_rate
-    erle, limits, level, si_sdr, delay_error = [], [], [], [], []
-    compute = seconds = 0.0
-    for folder in sorted(p for p in Path(args.data).iterdir() if (p / "meta.json").is_file()):
-        meta = json.loads((folder / "meta.json").read_text())
-        if meta["scenario"] == "near_end_only":
-            continue
-        read = {name: neuraudio.read_audio(folder / f"{name}.wav", sample_rate=rate)[0]
-                for name in ("mic", "ref", "echo", "noise", "target")}
-        far_only = read["echo"] + read["noise"]
-        start = time.perf_counter()
-        out = model.process(far_only, read["ref"], **knobs)
-        compute += time.perf_counter() - start
-        seconds += far_only.shape[-1] / rate
-        skip = 2 * rate
-        erle.append(float(10 * torch.log10(far_only[:, skip:].pow(2).sum() / out[:, skip:].pow(2).sum())))
-        limits.append(float(10 * torch.log10(far_only[:, skip:].pow(2).sum() / read["noise"][:, skip:].pow(2).sum())))
-        stream_state = model.init_state(1, far_only.shape[-1], "cpu")
-        model._run(far_only, read["ref"], stream_state, {n: torch.full((far_only.shape[-1],), float(knobs.get(n, s.default)))
-                                                        for n, s in model.knobs.items()})
-        true_delay = meta["echo_delay_samples"] * (1 + meta["drift_ppm"] * 1e-6) + meta["drift_ppm"] * 1e-6 * far_only.shape[-1]
-        if stream_state["tracker"].delay is not None:
-            delay_error.append(abs(stream_state["tracker"].delay - true_delay))
-        if meta["scenario"] == "double_talk":
-            out = model.process(read["mic"], read["ref"], **knobs)
-            near = read["target"] + read["noise"]
-            level.append(float(10 * torch.log10(out.pow(2).sum() / near.pow(2).sum())))
-            si_sdr.append(float(metrics.si_sdr(out, read["target"])))
     mean = lambda values: sum(values) / max(1, len(values))  # noqa: E731
-    print(f"{args.model} {knobs or ''} on {args.data}: {len(erle)} clips with far-end speech, {len(level)} in double talk")
-    print(f"  far-end single talk, ERLE after 2 s: mean {mean(erle):.1f} dB (min {min(erle):.1f}, max {max(erle):.1f}); "
-          f"removing all echo and no noise would give {mean(limits):.1f} dB")
-    print(f"  double talk: output level against near end + noise {mean(level):+.2f} dB "
-          f"(per clip {min(level):+.1f}..{max(level):+.1f}), SI-SDR against the near end {mean(si_sdr):.1f} dB")
-    print(f"  bulk delay at the end of each clip: mean error {mean(delay_error):.1f} samples (max {max(delay_error):.1f})")
-    print(f"  real-time factor {compute / seconds:.4f} (one thread)")
+    results = {name: evaluate(name, Path(args.data), knobs) for name in args.models}
+    first = next(iter(results.values()))
+    print(f"{args.data}: {len(first['erle'])} clips with far-end speech ({len(first['gain'])} in double talk), "
+          f"{len(first['pesq_mic'])} near-end only; knobs {knobs or 'default'}; one CPU thread")
+    print(f"  all echo and no noise removed would give ERLE {mean(first['limit']):.1f} dB; "
+          f"microphone against clean near end, near-end only: WB-PESQ {mean(first['pesq_in']):.3f}")
+    print(f"{'model':<22}{'ERLE dB':>9}{'min':>7}{'DT gain':>9}{'DT level':>10}{'DT SI-SDR':>11}"
+          f"{'NE PESQ/mic':>13}{'NE PESQ/clean':>15}{'delay err':>11}{'RTF':>8}")
+    for name, r in results.items():
+        print(f"{name:<22}{mean(r['erle']):9.1f}{min(r['erle']):7.1f}{mean(r['gain']):+9.2f}{mean(r['level']):+10.2f}"
+              f"{mean(r['si_sdr']):11.1f}{mean(r['pesq_mic']):13.3f}{mean(r['pesq_clean']):15.3f}"
+              f"{mean(r['delay_error']):11.1f}{r['rtf']:8.4f}")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ Tasks and metrics:
                  when the [eval] extra is installed (meaningful for speech)
     separation   DIR/<song>/<stem>.wav: SDR per stem
     echo         DIR/<clip>/{mic,ref,target}.wav (+ meta.json's scenario): ERLE where only the far end talks; SI-SDR
-                 against the target and the output's level over the target's where the near end talks (double talk,
-                 near end only); ERLE and SI-SDR for clips without a scenario
+                 against the target, the output's level over the target's and the target's own gain in the output
+                 (``20 log10(<out, s> / <s, s>)``) where the near end talks (double talk, near end only); WB-PESQ of
+                 the output against the microphone in near-end single talk ([eval] extra); ERLE and SI-SDR for clips
+                 without a scenario
 """
 
 from __future__ import annotations
@@ -109,7 +111,16 @@ def _echo(model: Processor, root):
             yield name, {"erle_far_end": metrics.erle(mic, out)}
         elif scenario in ("double_talk", "near_end_only"):  # the near end must survive
             level = 10 * torch.log10(out.pow(2).sum() / target.pow(2).sum().clamp_min(1e-20))
-            yield name, {f"si_sdr_{scenario}": metrics.si_sdr(out, target), f"level_db_{scenario}": level}
+            # the near end's own gain: the output projected on it (residual echo and noise do not count)
+            gain = 20 * torch.log10(((out * target).sum() / target.pow(2).sum().clamp_min(1e-20)).clamp_min(1e-10))
+            scores = {f"si_sdr_{scenario}": metrics.si_sdr(out, target), f"level_db_{scenario}": level,
+                      f"gain_db_{scenario}": gain}
+            if scenario == "near_end_only" and model.sample_rate in (8000, 16000):
+                try:  # the talker alone: the output should be the microphone, untouched (the [eval] extra)
+                    scores["pesq_near_end_only_vs_mic"] = metrics.pesq(out[0], mic[0], model.sample_rate)
+                except Exception:  # noqa: BLE001 - no [eval] extra, or pesq refuses a silent or too short clip
+                    pass
+            yield name, scores
         else:
             yield name, {"erle": metrics.erle(mic, out), "si_sdr": metrics.si_sdr(out, target)}
 

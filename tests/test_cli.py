@@ -441,4 +441,5 @@ def test_eval_echo_scores_each_scenario(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert set(report["items"]["a"]) == {"erle_far_end"} and report["items"]["a"]["erle_far_end"] >= 10.0
     assert abs(report["items"]["c"]["level_db_near_end_only"]) <= 0.5
-    assert set(report["items"]["b"]) == {"si_sdr_double_talk", "level_db_double_talk"}
+    assert set(report["items"]["b"]) == {"si_sdr_double_talk", "level_db_double_talk", "gain_db_double_talk"}
+    assert abs(report["items"]["c"]["gain_db_near_end_only"]) <= 0.5
