@@ -14,6 +14,8 @@ Figures per model, all on one CPU thread:
 * the real-time factor of the whole run.
 
     python benchmarks/aec.py --data data/echo_test aec-linear aec-16k [--knob suppression=1.0]
+    python benchmarks/aec.py --data data/echo_test aec-linear aec-16k --pictures dt.png [--clip clip_000003]
+(``--pictures``: log spectrograms of one double-talk clip, its first by default, through each model; matplotlib)
 """
 
 from __future__ import annotations
@@ -82,14 +84,38 @@ def evaluate(name: str, data: Path, knobs: dict) -> dict:
     return r
 
 
+def pictures(args, knobs: dict) -> None:
+    from plots import spectrograms
+
+    data = Path(args.data)
+    clips = [p for p in sorted(data.iterdir()) if (p / "meta.json").is_file()]
+    folder = data / args.clip if args.clip else next(
+        p for p in clips if json.loads((p / "meta.json").read_text())["scenario"] == "double_talk")
+    meta = json.loads((folder / "meta.json").read_text())
+    read = {part: neuraudio.read_audio(folder / f"{part}.wav", sample_rate=16000)[0] for part in ("mic", "ref", "target")}
+    rows = [(f"loudspeaker (far end)", read["ref"]),
+            (f"microphone: echo {meta['echo_rms_db']:.0f} dBFS, near end {meta['target_rms_db']:.0f} dBFS, noise "
+             f"{meta['noise_rms_db']:.0f} dBFS, bulk delay {meta['bulk_delay_samples'] / 16:.0f} ms", read["mic"])]
+    for name in args.models:
+        out = neuraudio.load(name).process(read["mic"], read["ref"], **knobs)
+        rows.append((f"{name}  (SI-SDR against the near end {float(metrics.si_sdr(out, read['target'])):.1f} dB)", out))
+    rows.append(("near-end talker alone (the target)", read["target"]))
+    spectrograms(rows, args.pictures, 16000)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="*", default=["aec-linear"])
     parser.add_argument("--data", required=True)
     parser.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--pictures", metavar="PNG", help="draw one double-talk clip instead of scoring")
+    parser.add_argument("--clip", help="the clip --pictures draws (default: the first double-talk one)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     knobs = {k: float(v) for k, v in (pair.split("=") for pair in args.knob)}
+    if args.pictures:
+        pictures(args, knobs)
+        return
     mean = lambda values: sum(values) / max(1, len(values))  # noqa: E731
     results = {name: evaluate(name, Path(args.data), knobs) for name in args.models}
     first = next(iter(results.values()))

@@ -95,10 +95,7 @@ def quality(args) -> None:
 
 
 def pictures(args) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from plots import spectrograms
 
     for i, snr, noisy, clean in mixtures(args.speech, args.noise, args.index + 1, [args.snr], args.seed,
                                          args.max_seconds):
@@ -108,19 +105,7 @@ def pictures(args) -> None:
     for name in args.models:
         with torch.inference_mode():
             rows.append((name, load(name).process(noisy)))
-    window = torch.hann_window(512)
-    fig, axes = plt.subplots(len(rows), 1, figsize=(10, 2.2 * len(rows)), sharex=True)
-    for ax, (title, audio) in zip(axes, rows):
-        spec = torch.stft(audio[0], 512, 128, window=window, return_complex=True).abs()
-        db = 20 * torch.log10(spec.clamp_min(1e-5))
-        ax.imshow(db.numpy(), origin="lower", aspect="auto", vmin=float(db.max()) - 80, vmax=float(db.max()),
-                  extent=(0, audio.shape[-1] / 16000, 0, 8))
-        ax.set_title(title, fontsize=10)
-        ax.set_ylabel("kHz")
-    axes[-1].set_xlabel("seconds")
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=80)
-    print(f"wrote {args.out}")
+    spectrograms(rows, args.out, 16000)
 
 
 def main() -> None:

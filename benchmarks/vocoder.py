@@ -126,31 +126,16 @@ def speed(args) -> None:
 
 
 def pictures(args) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from plots import spectrograms
 
     audio, rate = neuraudio.read_audio(args.file, sample_rate=16000, channels=1)
     audio = audio[..., : int(args.max_seconds * 16000)]
     rows = [("original", audio)]
     for name in args.models:
         with torch.inference_mode():
-            rows.append((name, load(name).process(audio)))
-    window = torch.hann_window(512)
-    fig, axes = plt.subplots(len(rows), 1, figsize=(10, 2.4 * len(rows)), sharex=True)
-    for ax, (name, y) in zip(axes, rows):
-        spec = torch.stft(y[0], 512, 128, window=window, return_complex=True).abs()
-        db = 20 * torch.log10(spec.clamp_min(1e-5))
-        ax.imshow(db.numpy(), origin="lower", aspect="auto", vmin=float(db.max()) - 80, vmax=float(db.max()),
-                  extent=(0, y.shape[-1] / 16000, 0, 8), cmap="magma")
-        score = "" if name == "original" else f"  (WB-PESQ {metrics.pesq(y, audio, 16000):.2f})"
-        ax.set_title(f"{name}{score}", fontsize=9, loc="left")
-        ax.set_ylabel("kHz")
-    axes[-1].set_xlabel("seconds")
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=60)
-    print(f"wrote {args.out}")
+            y = load(name).process(audio)
+        rows.append((f"{name}  (WB-PESQ {metrics.pesq(y, audio, 16000):.2f})", y))
+    spectrograms(rows, args.out, 16000, dpi=60, height=2.4, cmap="magma")
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ import neuraudio
 from neuraudio import hub
 from neuraudio.metrics import mrstft
 from neuraudio.stream.testing import assert_stream_matches_offline
-from tests.golden.make_golden import HERE, golden_input, knob_settings
+from tests.golden.make_golden import HERE, golden_inputs, knob_settings
 
 SHIPPED = sorted(hub.shipped())
 
@@ -18,13 +18,14 @@ SHIPPED = sorted(hub.shipped())
 def test_golden_outputs(name):
     model = neuraudio.load(name)
     golden = load_file(str(HERE / f"{name}.safetensors"))
-    x = golden["input"]
+    xs = [golden["input"]] + [golden[f"input_{j}"] for j in range(1, len(model.inputs))]
+    x = xs[0]
     # The generator's float64 sin/exp can round one float32 sample differently with how torch splits the work across
     # threads (a 1-ulp flake of an exact comparison, about one run in twenty on a loaded machine): regenerated input
     # must match closely, and the models run on the stored one.
-    assert (golden_input(model) - x).abs().max() <= 1e-6
+    assert all((g - s).abs().max() <= 1e-6 for g, s in zip(golden_inputs(model), xs))
     for i, knobs in enumerate(knob_settings(model)):
-        y = model.process(x, **knobs)
+        y = model.process(*xs, **knobs)
         error = float((y - golden[f"output_{i}"]).abs().max())
         if model.task == "vocoder" and error > 1e-4:
             # Iterative phase retrieval (RTISI, Griffin-Lim) turns last-bit differences (another FFT build, another
@@ -40,10 +41,10 @@ def test_golden_outputs(name):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_streaming_equals_offline(name):
     model = neuraudio.load(name)
-    x = golden_input(model)[:, :4000]
+    xs = [x[:, :4000] for x in golden_inputs(model)]
     knobs = knob_settings(model)
     changes = [(1500, knobs[2]), (3000, knobs[0])] if model.knobs else []
-    assert max(assert_stream_matches_offline(model, x, patterns=["3hop+7", "random"], block_size=256,
+    assert max(assert_stream_matches_offline(model, *xs, patterns=["3hop+7", "random"], block_size=256,
                                              changes=changes).values()) <= 1e-5
 
 
@@ -54,7 +55,7 @@ def test_model_card_and_config_are_complete(name):
     assert config["training"].get("command", "").startswith("neuraudio train")
     assert config["metrics"], "a shipped model reports measured metrics"
     card = (folder / "README.md").read_text()
-    metric = {"vocoder": "WB-PESQ", "enhancement": "WB-PESQ"}.get(config["task"], "ESR")
+    metric = {"vocoder": "WB-PESQ", "enhancement": "WB-PESQ", "echo": "ERLE"}.get(config["task"], "ESR")
     for needed in ("neuraudio train", "Data", metric):
         assert needed in card
 
@@ -63,12 +64,12 @@ def test_model_card_and_config_are_complete(name):
 def test_inference_keeps_no_autograd_graph_and_training_mode_does(name):
     """model.process() on a loaded model kept a graph: y.numpy() raised (benchmarks/process_memory.py measures the memory)."""
     model = neuraudio.load(name)
-    x = golden_input(model)[:, :2000]
-    y = model.process(x)
+    xs = [x[:, :2000] for x in golden_inputs(model)]
+    y = model.process(*xs)
     assert not y.requires_grad and y.grad_fn is None
-    assert y.numpy().shape == tuple(x.shape)
+    assert y.numpy().shape == tuple(xs[0].shape)
     model.train()
-    trained = model.process(x)
+    trained = model.process(*xs)
     assert trained.requires_grad
     trained.square().mean().backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
