@@ -87,11 +87,12 @@ class LinearAEC(Processor):
             "noise": init_mmse_state((), bins, device),
         }
 
-    def _spectra(self, ref: torch.Tensor, offset: int) -> torch.Tensor:
-        """Spectra (partitions, bins) of the 2N-sample frames of the delayed reference, newest first."""
-        n, p = self.hop, self.partitions
+    def _spectra(self, ref: torch.Tensor, offset: int, count: int | None = None) -> torch.Tensor:
+        """Spectra (count, bins) of the newest ``count`` (default: every partition's) 2N-sample frames of the
+        delayed reference, newest first."""
+        n, count = self.hop, self.partitions if count is None else count
         end = ref.numel() - offset
-        frames = ref[end - (p + 1) * n : end].unfold(0, 2 * n, n).flip(0)  # newest first
+        frames = ref[end - (count + 1) * n : end].unfold(0, 2 * n, n).flip(0)  # newest first
         return torch.fft.rfft(frames, dim=-1)
 
     def _block(self, mic: torch.Tensor, ref: torch.Tensor, s: dict, suppression: float, floor: float,
@@ -117,7 +118,11 @@ class LinearAEC(Processor):
                     else:
                         s[key][shift:] = 0
                 s["offset"] = offset
-        x = self._spectra(s["ref"], s["offset"])
+        if s.get("x_offset") == s["offset"]:  # the partitions move one block older: only the newest frame is new
+            x = torch.cat([self._spectra(s["ref"], s["offset"], 1), s["x"][:-1]])
+        else:
+            x = self._spectra(s["ref"], s["offset"])
+        s["x"], s["x_offset"] = x, s["offset"]
         # both filters' echo estimates in one batched product and inverse FFT
         y_bg, y_fg = torch.fft.irfft((torch.stack([s["background"], s["foreground"]]) * x).sum(1), 2 * n)[:, n:]
         e_bg, e_fg = mic - y_bg, mic - y_fg
@@ -126,12 +131,12 @@ class LinearAEC(Processor):
         regular = 1e-3 * float(s["power"].mean()) + 1e-12
         # background NLMS, gradient constrained to N taps per partition
         error_spec = torch.fft.rfft(torch.nn.functional.pad(e_bg, (n, 0)))  # overlap-save: zeros, then the error
-        gradient = torch.fft.irfft(x.conj() * error_spec / (s["power"] + regular), 2 * n)
-        gradient[:, n:] = 0
-        s["background"] = s["background"] + self.step_size * torch.fft.rfft(gradient, dim=-1)
+        gradient = torch.fft.irfft(x.conj() * (error_spec / (s["power"] + regular)), 2 * n)
+        # the constraint: keep the first N taps of each partition (rfft zero-pads them back to 2N)
+        s["background"] = s["background"] + self.step_size * torch.fft.rfft(gradient[:, :n], 2 * n, dim=-1)
         # two-path: the foreground takes the background when it is clearly better; the background falls back
-        s["e_bg"] = 0.7 * s["e_bg"] + 0.3 * float(e_bg.pow(2).sum())
-        s["e_fg"] = 0.7 * s["e_fg"] + 0.3 * float(e_fg.pow(2).sum())
+        s["e_bg"] = 0.7 * s["e_bg"] + 0.3 * float(torch.dot(e_bg, e_bg))
+        s["e_fg"] = 0.7 * s["e_fg"] + 0.3 * float(torch.dot(e_fg, e_fg))
         if s["e_bg"] < 0.7 * s["e_fg"]:
             s["foreground"] = s["background"].clone()
             s["e_fg"] = s["e_bg"]
