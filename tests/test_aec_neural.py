@@ -79,3 +79,24 @@ def test_echo_items_made_on_the_fly_follow_their_scenario_and_carry_the_linear_s
         if not near_end:  # far end only: everything at the mic but the noise is echo of ref
             assert float(item["mic"].pow(2).mean()) > 0
     assert len(seen) >= 2 and len(items.rooms) <= 2
+
+
+def test_training_terms_stay_finite_on_digital_silence_and_score_the_residual_echo():
+    from neuraudio.train.enhance import EnhancementModule, _pesq_scores
+
+    module = EnhancementModule(scrambled(stride=4, channels=8, growth=4), residual_weight=0.05, phase_weight=0.0)
+    ref, echo = echo_path(1.0, seed=4)
+    mic, e = echo.clone(), echo.clone()
+    mic[:, :4000] = 0.0  # digital silence at the microphone: masked bins are exactly zero
+    e[:, :4000] = 0.0
+    batch = {"mic": mic[None], "ref": ref[None], "target": torch.zeros_like(mic)[None], "e": e[None],
+             "y": torch.zeros_like(mic)[None]}
+    terms = module.terms(module.model.training_terms(**batch))
+    terms["loss"].backward()
+    assert all(torch.isfinite(p.grad).all() for p in module.model.parameters())
+    # the residual term: log10 of the output's mean power per bin where the target is silent
+    assert -9.0 < float(terms["residual"]) < -1.0
+    talk = 0.1 * torch.sin(2 * torch.pi * 200 * torch.arange(16000) / 16000)[None, None]
+    scores = _pesq_scores(torch.cat([torch.zeros_like(talk), talk]), torch.cat([talk, talk]), 16000)
+    if scores is not None:  # the [eval] extra: a silent reference is NaN, not the end of the batch's scores
+        assert torch.isnan(scores[0]) and scores[1] > 4.0

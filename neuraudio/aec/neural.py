@@ -43,10 +43,10 @@ class DualMaskNet(nn.Module):
     causal in time (module docstring, step 3)."""
 
     def __init__(self, bins: int, channels: int = 24, growth: int = 12, blocks: int = 2, layers: int = 4,
-                 freq_dilations=(1, 2, 4)):
+                 freq_dilations=(1, 2, 4), stride: int = 2):
         super().__init__()
         self.bins = bins
-        self.encode = nn.Conv2d(6, channels, (5, 1), stride=(2, 1), padding=(2, 0))
+        self.encode = nn.Conv2d(6, channels, (2 * stride + 1, 1), stride=(stride, 1), padding=(stride, 0))
         self.blocks = nn.ModuleList()
         self.transitions = nn.ModuleList()
         for _ in range(blocks):
@@ -94,7 +94,8 @@ class DualMaskAEC(Processor):
         sample_rate: Hz (16 kHz models).
         hop: block length (frames are ``2 hop``).
         partitions, max_delay_ms, margin, step: the linear stage (:class:`neuraudio.aec.linear.LinearAEC`).
-        channels, growth, blocks, layers: the network (:class:`DualMaskNet`).
+        channels, growth, blocks, layers, stride: the network (:class:`DualMaskNet`; ``stride``: the input
+            convolution keeps every ``stride``-th bin).
     """
 
     task = "echo"
@@ -103,10 +104,10 @@ class DualMaskAEC(Processor):
 
     def __init__(self, sample_rate: int = 16000, hop: int = 160, partitions: int = 40, max_delay_ms: float = 250.0,
                  margin: int = 2, step: float = 1.0, channels: int = 24, growth: int = 12, blocks: int = 2,
-                 layers: int = 4):
+                 layers: int = 4, stride: int = 2):
         super().__init__(sample_rate, hop)
         self.linear = LinearAEC(sample_rate, hop, partitions, max_delay_ms, margin, step)
-        self.net = DualMaskNet(hop + 1, channels, growth, blocks, layers)
+        self.net = DualMaskNet(hop + 1, channels, growth, blocks, layers, stride=stride)
         self.register_buffer("window", torch.hann_window(2 * hop, periodic=True).sqrt(), persistent=False)
 
     @property
@@ -191,4 +192,5 @@ class DualMaskAEC(Processor):
         masks = self.net(self._features(spectra[:, :3]))
         estimate = self.masks_and_output(spectra[:, :3], masks)
         wave, clean = istft(estimate, n_fft, hop, self.window), istft(spectra[:, 3], n_fft, hop, self.window)
-        return {"spectrum": estimate, "target": spectra[:, 3], "masks": masks, "wave": wave, "clean": clean}
+        return {"spectrum": estimate, "target": spectra[:, 3], "masks": masks, "wave": wave[:, None],
+                "clean": clean[:, None], "input": mic[:, None]}

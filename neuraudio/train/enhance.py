@@ -32,6 +32,7 @@ from neuraudio.train import losses
 from neuraudio.train.module import TaskModule
 
 POWER = 0.3
+SILENT_POWER = 1e-9  # mean power per bin below which a target frame counts as silent (about -90 dB)
 
 
 def _adamw(params: Iterable) -> torch.optim.Optimizer:
@@ -57,7 +58,8 @@ class MetricDiscriminator(nn.Module):
 
 
 def _pesq_scores(clean: torch.Tensor, estimate: torch.Tensor, rate: int) -> torch.Tensor | None:
-    """WB-PESQ of each item ``(batch, 1, time)``; ``None`` where the ``pesq`` package is missing or refuses one."""
+    """WB-PESQ of each item ``(batch, 1, time)``, NaN for items ``pesq`` refuses (a silent reference: the far-end
+    only clips of an echo canceller); ``None`` where the ``pesq`` package is missing or refuses every item."""
     try:
         import pesq  # noqa: F401  (optional, the [eval] extra)
     except ImportError:
@@ -67,8 +69,15 @@ def _pesq_scores(clean: torch.Tensor, estimate: torch.Tensor, rate: int) -> torc
         try:
             scores.append(metrics.pesq(e[0], c[0], rate))
         except Exception:  # noqa: BLE001 - pesq refuses silent or too short clips
-            return None
-    return torch.tensor(scores)
+            scores.append(float("nan"))
+    scores = torch.tensor(scores)
+    return scores if bool(torch.isfinite(scores).any()) else None
+
+
+def _silent_frames(target: torch.Tensor) -> torch.Tensor:
+    """``(..., bins, frames)`` complex -> bool ``(..., frames)``: frames where the target is digital silence (an
+    echo canceller's far-end-only stretches)."""
+    return (target.real.square() + target.imag.square()).mean(-2) < SILENT_POWER
 
 
 class EnhancementModule(TaskModule):
@@ -92,6 +101,7 @@ class EnhancementModule(TaskModule):
                  discriminator_optimizer: OptimizerCallable = _adamw, lr_decay: float = 0.99,
                  magnitude_weight: float = 0.9, complex_weight: float = 0.1, phase_weight: float = 0.3,
                  time_weight: float = 0.2, consistency_weight: float = 0.1, metric_weight: float = 0.0,
+                 residual_weight: float = 0.0,
                  grad_clip: float = 5.0, init_from: str | None = None):
         super().__init__(model, init_from)
         if not hasattr(model, "training_terms"):
@@ -102,8 +112,10 @@ class EnhancementModule(TaskModule):
         self.discriminator_optimizer: Callable = discriminator_optimizer
         self.lr_decay, self.grad_clip = float(lr_decay), float(grad_clip)
         self.weights = {"magnitude": magnitude_weight, "complex": complex_weight, "phase": phase_weight,
-                        "time": time_weight, "consistency": consistency_weight, "metric": metric_weight}
+                        "time": time_weight, "consistency": consistency_weight, "metric": metric_weight,
+                        "residual": residual_weight}
         self.discriminator = MetricDiscriminator() if metric_weight > 0 else None
+        self.skipped = 0  # training steps whose gradient was not finite (skipped, logged as train/skipped)
 
     def configure_optimizers(self):
         enhancer = self.optimizer(self.model.parameters())
@@ -128,7 +140,9 @@ class EnhancementModule(TaskModule):
         t = {
             "magnitude": torch.mean((est_c.abs() - tgt_c.abs()) ** 2),
             "complex": losses.complex_spectrum_loss(estimate, target, POWER),
-            **spectral.phase_distances(estimate.angle(), target.angle(), weight),
+            # the angle's gradient is NaN at exactly zero (a masked-out bin): no gradient through an unweighted term
+            **spectral.phase_distances((estimate if self.weights["phase"] else estimate.detach()).angle(),
+                                       target.angle(), weight),
             "time": torch.mean((out["wave"] - out["clean"]).abs()),
             # rebuilt: the STFT of the estimate's own waveform, on the same frames (causal models drop the last few)
             "consistency": torch.mean((est_c[..., : out["rebuilt"].shape[-1]]
@@ -136,7 +150,14 @@ class EnhancementModule(TaskModule):
             if "rebuilt" in out else est_c.real.new_zeros(()),
         }
         t["phase"] = t["ip"] + t["gd"] + t["iaf"]
-        t["loss"] = sum(self.weights[k] * t[k] for k in ("magnitude", "complex", "phase", "time", "consistency"))
+        silent = _silent_frames(target)
+        if bool(silent.any()):  # what is left where the target is silent, in decades of power (10 dB per unit)
+            power = (estimate.real.square() + estimate.imag.square()).mean(-2)
+            t["residual"] = torch.log10(power[silent] + SILENT_POWER).mean()
+        else:
+            t["residual"] = est_c.real.new_zeros(())
+        t["loss"] = sum(self.weights[k] * t[k]
+                        for k in ("magnitude", "complex", "phase", "time", "consistency", "residual"))
         return t
 
     def _magnitudes(self, out: dict[str, torch.Tensor], detach: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -151,8 +172,9 @@ class EnhancementModule(TaskModule):
         scores = _pesq_scores(out["clean"], out["wave"], self.model.sample_rate)
         if scores is None:
             return None
-        clean, estimate = self._magnitudes(out, detach=True)
-        target = ((scores - 1.0) / 3.5).clamp(0.0, 1.0).to(clean.device)
+        scored = torch.isfinite(scores)
+        clean, estimate = (m[scored.to(m.device)] for m in self._magnitudes(out, detach=True))
+        target = ((scores[scored] - 1.0) / 3.5).clamp(0.0, 1.0).to(clean.device)
         loss = torch.mean((self.discriminator(clean, clean) - 1.0) ** 2) + \
             torch.mean((self.discriminator(clean, estimate) - target) ** 2)
         d_opt.zero_grad()
@@ -180,8 +202,15 @@ class EnhancementModule(TaskModule):
             loss = loss + self.weights["metric"] * terms["metric"]
         opt.zero_grad()
         self.manual_backward(loss)
-        self.clip_gradients(opt, self.grad_clip, "norm")
-        opt.step()
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        finite = bool(torch.isfinite(torch.stack([g.abs().sum() for g in grads]).sum())) if grads else True
+        if finite:
+            self.clip_gradients(opt, self.grad_clip, "norm")
+            opt.step()
+        else:  # one bad batch must not poison the weights: skip it, and count it
+            opt.zero_grad()
+            self.skipped += 1
+        terms["skipped"] = torch.tensor(float(self.skipped))
         size = next(iter(batch.values())).shape[0]
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, batch_size=size)
         self.log("loss", loss.detach(), prog_bar=True, logger=False, batch_size=size)
@@ -192,8 +221,15 @@ class EnhancementModule(TaskModule):
         size = next(iter(batch.values())).shape[0]
         scores = _pesq_scores(out["clean"], out["wave"], self.model.sample_rate)
         if scores is not None:
-            terms["pesq"] = scores.mean()
-        terms["si_sdr"] = metrics.si_sdr(out["wave"], out["clean"]).mean()
+            terms["pesq"] = scores[torch.isfinite(scores)].mean()
+        talking = out["clean"].flatten(1).square().mean(-1) > SILENT_POWER
+        if bool(talking.any()):
+            terms["si_sdr"] = metrics.si_sdr(out["wave"][talking], out["clean"][talking]).mean()
+        if "input" in out and bool((~talking).any()):  # echo cancellers: ERLE where the near end is silent
+            skip = min(2 * self.model.sample_rate, out["wave"].shape[-1] // 2)  # the linear stage converges first
+            before = out["input"].flatten(1)[~talking, skip:].square().sum(-1)
+            after = out["wave"].flatten(1)[~talking, skip:].square().sum(-1)
+            terms["erle"] = (10 * torch.log10((before + 1e-12) / (after + 1e-12))).mean()
         terms["train_hours"] = torch.tensor(self.train_seconds() / 3600)  # the learning curve's x axis
         self.log_dict({f"val/{k}": v for k, v in terms.items()}, batch_size=size, sync_dist=True)
         self.log("val_loss", terms["loss"], prog_bar=True, batch_size=size, sync_dist=True)
