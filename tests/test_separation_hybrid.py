@@ -72,3 +72,27 @@ def test_bad_geometry_is_refused_in_one_sentence():
         tiny(hop=96)
     with pytest.raises(ValueError, match="must be divisible by stride"):
         tiny(n_fft=200)
+
+
+def test_training_items_remix_stems_across_songs_and_sum_to_their_mixture(tmp_path):
+    import neuraudio
+    from neuraudio.datasets.separation import SeparationFolder, SeparationSet
+
+    for song, level in (("a", 0.1), ("b", 0.4)):  # constant stems: a stem's level tells which song it came from
+        (tmp_path / song).mkdir()
+        for i, stem in enumerate(("low", "high")):
+            neuraudio.write_audio(tmp_path / song / f"{stem}.wav", torch.full((2, 4000), level * (i + 1)), SR,
+                                  bit_depth="32f")
+    folder = SeparationFolder(tmp_path, SR, 2)
+    torch.manual_seed(0)
+    items = [SeparationSet(folder, ["a", "b"], 1000, 200, remix=True)[i] for i in range(200)]
+    mixed_songs = 0
+    for item in items:
+        assert torch.allclose(item["mixture"], item["stems"].sum(0), atol=1e-6)
+        levels = item["stems"].abs().mean(dim=(1, 2)) / torch.tensor([1.0, 2.0])  # undo the stem's own factor
+        origin = (levels > 0.2).tolist()  # song b, whatever the +-3 dB gain
+        mixed_songs += origin[0] != origin[1]
+    # half the items (cross_song 0.5) draw each stem from a random song, and half of those mix the two songs
+    assert 25 <= mixed_songs <= 80
+    plain = SeparationSet(folder, ["a"], None)[0]
+    assert torch.equal(plain["mixture"], plain["stems"].sum(0))  # validation items are untouched

@@ -1,8 +1,11 @@
 """The separation layout: ``DIR/<song>/<stem>.wav`` with any stem names; the mixture is ``mixture.wav`` when
 present, else the sum of the stems. Songs are split into train/validation by a seeded hash of their names.
 
-Training items are random crops ``{"mixture": (C, L), "stems": (S, C, L)}``; with ``remix=True`` each stem gets a
-random gain and the mixture is their sum (the usual on-the-fly augmentation).
+Training items are random crops ``{"mixture": (C, L), "stems": (S, C, L)}``; with ``remix=True`` the mixture is
+the sum of stems augmented on the fly: each stem from a random song at a random start (with probability
+``cross_song``; else all from one song, in time), a random gain of +-3 dB, and for stereo a random channel swap and
+polarity per stem (the augmentations of Demucs' training, without pitch or tempo changes). A song without a stem
+gives silence for it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ class SeparationFolder:
     def frames(self, song: str) -> int:
         return min(c.frames for c in self.songs[song].values())
 
+    def read_stem(self, song: str, stem: str, start: int, length: int) -> torch.Tensor:
+        """``(channels, length)`` of one stem (silence where the song has none)."""
+        clip = self.songs[song].get(stem)
+        return clip.read(start, length) if clip is not None else torch.zeros(self.channels, length)
+
     def read(self, song: str, start: int, length: int) -> dict[str, torch.Tensor]:
         files = self.songs[song]
         stems = torch.stack([files[n].read(start, length) if n in files else torch.zeros(self.channels, length)
@@ -50,16 +58,28 @@ class SeparationSet(CropSet):
     """Items ``{"mixture": (C, L), "stems": (S, C, L)}``; ``crop=None`` gives whole songs (validation)."""
 
     def __init__(self, folder: SeparationFolder, songs: Sequence[str], crop: int | None, count: int | None = None,
-                 remix: bool = False):
+                 remix: bool = False, cross_song: float = 0.5):
         super().__init__(songs, crop, count, random=crop is not None)
-        self.folder, self.remix = folder, remix
+        self.folder, self.remix, self.cross_song = folder, remix, float(cross_song)
 
     def frames(self, name: str) -> int:
         return self.folder.frames(name)
 
     def read(self, name: str, start: int, length: int) -> dict[str, torch.Tensor]:
-        item = self.folder.read(name, start, length)
-        if self.remix and self.random:
-            item["stems"] = torch.stack([augment.random_gain(s, -3.0, 3.0) for s in item["stems"]])
-            item["mixture"] = item["stems"].sum(0)
-        return item
+        if not (self.remix and self.random):
+            return self.folder.read(name, start, length)
+        stems = []
+        across = float(torch.rand(())) < self.cross_song
+        for stem in self.folder.stems:
+            song, at = name, start
+            if across:  # this stem from another song, at another time
+                song = self.names[int(torch.randint(0, len(self.names), (1,)))]
+                at = int(torch.randint(0, max(1, self.frames(song) - length + 1), (1,)))
+            x = augment.random_gain(self.folder.read_stem(song, stem, at, length), -3.0, 3.0)
+            if x.shape[0] == 2 and float(torch.rand(())) < 0.5:
+                x = x.flip(0)
+            if float(torch.rand(())) < 0.5:
+                x = -x
+            stems.append(x)
+        stems = torch.stack(stems)
+        return {"mixture": stems.sum(0), "stems": stems}
