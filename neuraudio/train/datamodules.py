@@ -89,20 +89,30 @@ class EffectsDataModule(FolderDataModule):
 
 
 class SeparationDataModule(FolderDataModule):
-    """``DIR/<song>/<stem>.wav`` (any stem names; ``mixture.wav`` optional). Extra: ``stems``, ``channels``, ``remix``."""
+    """``DIR/<song>/<stem>.wav`` (any stem names; ``mixture.wav`` optional). Extra: ``stems``, ``channels``, ``remix``
+    (stems remixed across songs with gain, channel swap and polarity: ``neuraudio.datasets.separation``),
+    ``val_root`` (a folder of whole validation songs; else a seeded ``val_fraction`` of ``DIR``'s songs),
+    ``val_crop_seconds`` (each validation song's first seconds; ``None``: whole songs)."""
 
     def __init__(self, root: str, sample_rate: int, stems: Sequence[str] | None = None, channels: int = 2,
                  remix: bool = True, batch_size: int = 4, num_workers: int = 0, crop_seconds: float = 6.0,
-                 crops_per_epoch: int = 256, val_fraction: float = 0.1, seed: int = 0):
+                 crops_per_epoch: int = 256, val_fraction: float = 0.1, seed: int = 0, val_root: str | None = None,
+                 val_crop_seconds: float | None = None):
         super().__init__(root, sample_rate, batch_size, num_workers, crop_seconds, crops_per_epoch, val_fraction, seed)
-        self.stems, self.channels, self.remix = stems, channels, remix
+        self.stems, self.channels, self.remix, self.val_root = stems, channels, remix, val_root
+        self.val_crop = None if val_crop_seconds is None else round(val_crop_seconds * sample_rate)
 
     def build(self):
         folder = SeparationFolder(self.root, self.sample_rate, self.channels, self.stems)
         self.stems = folder.stems
-        train, val = split_names(list(folder.songs), self.val_fraction, self.seed)
+        if self.val_root:
+            val_folder = SeparationFolder(self.val_root, self.sample_rate, self.channels, self.stems)
+            train, val = list(folder.songs), sorted(val_folder.songs)
+        else:
+            val_folder = folder
+            train, val = split_names(list(folder.songs), self.val_fraction, self.seed)
         return (SeparationSet(folder, train, self.crop, self.crops_per_epoch, self.remix),
-                SeparationSet(folder, val, None))
+                SeparationSet(val_folder, val, self.val_crop))
 
 
 class EchoDataModule(FolderDataModule):
