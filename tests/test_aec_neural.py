@@ -96,6 +96,10 @@ def test_training_terms_stay_finite_on_digital_silence_and_score_the_residual_ec
     assert all(torch.isfinite(p.grad).all() for p in module.model.parameters())
     # the residual term: log10 of the output's mean power per bin where the target is silent
     assert -9.0 < float(terms["residual"]) < -1.0
+    assert float(terms["under"]) == 0.0  # a silent target: nothing of it can be missing
+    batch["target"] = 2 * batch["mic"]  # a target louder than anything the masks can pass: all of it is "under"
+    louder = module.terms(module.model.training_terms(**batch))
+    assert float(louder["under"]) > 0.5 * float(louder["magnitude"]) > 0.0
     talk = 0.1 * torch.sin(2 * torch.pi * 200 * torch.arange(16000) / 16000)[None, None]
     scores = _pesq_scores(torch.cat([torch.zeros_like(talk), talk]), torch.cat([talk, talk]), 16000)
     if scores is not None:  # the [eval] extra: a silent reference is NaN, not the end of the batch's scores

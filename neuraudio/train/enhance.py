@@ -8,6 +8,11 @@ discriminator. Manual optimization: the enhancer's optimizer, and the discrimina
                  clean magnitude (phase in silent bins is noise)                    (0.3)
     time         L1 of the waveforms                                               (0.2)
     consistency  MSE between the compressed spectrum and that of its own resynthesis (0.1)
+    under        MSE of the compressed magnitude the estimate lacks (an asymmetric term: suppressing the target
+                 costs more than leaving noise; echo cancellers, whose masks otherwise learn to cut the near end)
+                                                                                   (0 = off)
+    residual     log10 of the estimate's power where the target is digital silence (0 = off; unbounded pressure
+                 towards silence: a weight of 0.05 made an echo canceller output nothing within 40 steps)
     metric       least squares towards 1 of a learned WB-PESQ predictor ``D(clean, estimate)`` (0.05; 0 = off)
 
 The metric discriminator (``metric_weight`` > 0) learns ``D(clean, clean) = 1`` and ``D(clean, estimate) =
@@ -101,7 +106,7 @@ class EnhancementModule(TaskModule):
                  discriminator_optimizer: OptimizerCallable = _adamw, lr_decay: float = 0.99,
                  magnitude_weight: float = 0.9, complex_weight: float = 0.1, phase_weight: float = 0.3,
                  time_weight: float = 0.2, consistency_weight: float = 0.1, metric_weight: float = 0.0,
-                 residual_weight: float = 0.0,
+                 residual_weight: float = 0.0, under_weight: float = 0.0,
                  grad_clip: float = 5.0, init_from: str | None = None):
         super().__init__(model, init_from)
         if not hasattr(model, "training_terms"):
@@ -113,7 +118,7 @@ class EnhancementModule(TaskModule):
         self.lr_decay, self.grad_clip = float(lr_decay), float(grad_clip)
         self.weights = {"magnitude": magnitude_weight, "complex": complex_weight, "phase": phase_weight,
                         "time": time_weight, "consistency": consistency_weight, "metric": metric_weight,
-                        "residual": residual_weight}
+                        "residual": residual_weight, "under": under_weight}
         self.discriminator = MetricDiscriminator() if metric_weight > 0 else None
         self.skipped = 0  # training steps whose gradient was not finite (skipped, logged as train/skipped)
 
@@ -139,6 +144,8 @@ class EnhancementModule(TaskModule):
         weight = weight / weight.mean(dim=(-2, -1), keepdim=True).clamp_min(1e-8)
         t = {
             "magnitude": torch.mean((est_c.abs() - tgt_c.abs()) ** 2),
+            # what the estimate lacks of the target only (suppressed speech), on top of the symmetric term
+            "under": torch.mean(torch.relu(tgt_c.abs() - est_c.abs()) ** 2),
             "complex": losses.complex_spectrum_loss(estimate, target, POWER),
             # the angle's gradient is NaN at exactly zero (a masked-out bin): no gradient through an unweighted term
             **spectral.phase_distances((estimate if self.weights["phase"] else estimate.detach()).angle(),
@@ -157,7 +164,7 @@ class EnhancementModule(TaskModule):
         else:
             t["residual"] = est_c.real.new_zeros(())
         t["loss"] = sum(self.weights[k] * t[k]
-                        for k in ("magnitude", "complex", "phase", "time", "consistency", "residual"))
+                        for k in ("magnitude", "complex", "phase", "time", "consistency", "residual", "under"))
         return t
 
     def _magnitudes(self, out: dict[str, torch.Tensor], detach: bool) -> tuple[torch.Tensor, torch.Tensor]:
