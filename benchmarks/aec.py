@@ -15,6 +15,7 @@ Figures per model, all on one CPU thread:
 
     python benchmarks/aec.py --data data/echo_test aec-linear aec-16k [--knob suppression=1.0]
     python benchmarks/aec.py --data data/echo_test aec-linear aec-16k --pictures dt.png [--clip clip_000003]
+    python benchmarks/aec.py --real ../shared/data/echo/aec_challenge aec-linear aec-16k
 (``--pictures``: log spectrograms of one double-talk clip, its first by default, through each model; matplotlib)
 """
 
@@ -84,6 +85,36 @@ def evaluate(name: str, data: Path, knobs: dict) -> dict:
     return r
 
 
+def real(args, knobs: dict) -> None:
+    """Real recordings without a clean near end: per 10 ms frame, the far end plays where the reference is within
+    40 dB of its loudest frame. Where it plays, the output's level against the microphone's is echo removed (and
+    whatever the near end lost in double talk); where it is silent, the microphone holds only the near end and the
+    noise, and the level change is what the canceller takes from them (a joint noise suppressor lowers it too)."""
+    clips = sorted(p for p in Path(args.real).iterdir() if p.is_dir())
+    print(f"{args.real}: {len(clips)} recordings; level change output/mic in dB (mean over clips), one CPU thread")
+    print(f"{'model':<22}{'far end playing':>17}{'far end silent':>16}{'RTF':>8}")
+    for name in args.models:
+        model = neuraudio.load(name)
+        rate, hop = model.sample_rate, model.sample_rate // 100
+        playing, silent = [], []
+        compute = seconds = 0.0
+        for clip in clips:
+            mic, ref = (neuraudio.read_audio(next(clip.glob(f"{part}.*")), sample_rate=rate, channels=1)[0]
+                        for part in ("mic", "ref"))
+            n = min(mic.shape[-1], ref.shape[-1]) // hop * hop
+            mic, ref = mic[:, :n], ref[:, :n]
+            start = time.perf_counter()
+            out = model.process(mic, ref, **knobs)
+            compute, seconds = compute + time.perf_counter() - start, seconds + n / rate
+            frame = lambda x: x[0, 2 * rate // hop * hop:].reshape(-1, hop).pow(2).sum(-1)  # noqa: E731 - from 2 s on
+            r, m, o = frame(ref), frame(mic), frame(out)
+            active = r > r.max() * 1e-4
+            playing.append(float(10 * torch.log10(o[active].sum() / m[active].sum())))
+            silent.append(float(10 * torch.log10(o[~active].sum() / m[~active].sum())))
+        mean = lambda v: sum(v) / len(v)  # noqa: E731
+        print(f"{name:<22}{mean(playing):17.1f}{mean(silent):16.1f}{compute / seconds:8.4f}")
+
+
 def pictures(args, knobs: dict) -> None:
     from plots import spectrograms
 
@@ -106,8 +137,10 @@ def pictures(args, knobs: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="*", default=["aec-linear"])
-    parser.add_argument("--data", required=True)
+    parser.add_argument("--data", help="a `neuraudio data echo` folder (with meta.json per clip)")
     parser.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--real", metavar="DIR", help="score real recordings DIR/<clip>/{mic,ref}.* instead (no "
+                        "ground truth: level changes where the far end plays and where it is silent)")
     parser.add_argument("--pictures", metavar="PNG", help="draw one double-talk clip instead of scoring")
     parser.add_argument("--clip", help="the clip --pictures draws (default: the first double-talk one)")
     args = parser.parse_args()
@@ -116,6 +149,11 @@ def main() -> None:
     if args.pictures:
         pictures(args, knobs)
         return
+    if args.real:
+        real(args, knobs)
+        return
+    if not args.data:
+        parser.error("give --data DIR (or --real DIR).")
     mean = lambda values: sum(values) / max(1, len(values))  # noqa: E731
     results = {name: evaluate(name, Path(args.data), knobs) for name in args.models}
     first = next(iter(results.values()))
