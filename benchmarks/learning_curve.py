@@ -4,6 +4,7 @@ The hours come from ``val/train_hours`` where the run logged it; otherwise from 
 training time, spread over the steps in proportion (runs that predate the logged hours).
 
     python benchmarks/learning_curve.py runs/denoise-16k --metric val/pesq --every 4
+    python benchmarks/learning_curve.py runs/aec-16k --metric val/pesq val/erle val/si_sdr
 """
 
 from __future__ import annotations
@@ -18,25 +19,26 @@ import torch
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
-    parser.add_argument("--metric", default="val/pesq")
+    parser.add_argument("--metric", nargs="+", default=["val/pesq"], help="one or more logged metrics")
     parser.add_argument("--every", type=int, default=1, help="print every N-th validation")
     args = parser.parse_args()
     rows = [r for path in sorted(args.run.glob("logs/*/metrics.csv")) for r in csv.DictReader(path.open())
-            if r.get(args.metric)]
+            if r.get(args.metric[0])]
     if not rows:
-        raise SystemExit(f"{args.run}: no {args.metric} in its logs.")
+        raise SystemExit(f"{args.run}: no {args.metric[0]} in its logs.")
     seconds_per_step = None
     if not all(r.get("val/train_hours") for r in rows):
         # weights_only: plain tensors and numbers, never arbitrary objects (as `neuraudio export` reads it)
         checkpoint = torch.load(args.run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
         seconds_per_step = checkpoint["neuraudio"]["train_seconds"] / max(1, int(checkpoint["global_step"]))
-    print(f"{args.run}: {args.metric} against training hours")
-    print(f"{'step':>6} {'hours':>6} {args.metric:>10}")
+    print(f"{args.run}: {', '.join(args.metric)} against training hours")
+    print(f"{'step':>6} {'hours':>6}" + "".join(f" {m:>10}" for m in args.metric))
     for i, r in enumerate(rows):
         if i % args.every and i != len(rows) - 1:
             continue
         hours = float(r["val/train_hours"]) if r.get("val/train_hours") else int(r["step"]) * seconds_per_step / 3600
-        print(f"{int(r['step']):6d} {hours:6.2f} {float(r[args.metric]):10.3f}")
+        values = "".join(f" {float(r[m]):10.3f}" if r.get(m) else f" {'-':>10}" for m in args.metric)
+        print(f"{int(r['step']):6d} {hours:6.2f}{values}")
 
 
 if __name__ == "__main__":
