@@ -4,7 +4,7 @@ report per-item and mean metrics. The command behind every figure in a model car
 Tasks and metrics:
     effect       effects layout; every take, whole signal, ignore ranges masked: ESR (pre-emphasised), ESR, MR-STFT
     enhancement  paired DIR/{clean,noisy} (or clean + noise mixed with seed 0): SI-SDR, SDR, and PESQ / STOI at 16 kHz
-                 when the [eval] extra is installed
+                 when the [eval] extra is installed; each also for the noisy input (``*_input``)
     vocoder      DIR/**/*.wav resynthesised (analysis -> resynthesis): MR-STFT, SI-SDR, and PESQ / STOI at 16 kHz
                  when the [eval] extra is installed (meaningful for speech)
     separation   DIR/<song>/<stem>.wav: SDR per stem
@@ -57,6 +57,8 @@ def _enhancement(model: Processor, root):
         row = {"si_sdr": metrics.si_sdr(estimate, item["clean"]), "sdr": metrics.sdr(estimate, item["clean"]),
                "si_sdr_input": metrics.si_sdr(item["noisy"], item["clean"])}
         row.update(_speech_scores(estimate, item["clean"], model.sample_rate))
+        # the noisy input's own scores beside the model's: what it improved on
+        row.update({f"{k}_input": v for k, v in _speech_scores(item["noisy"], item["clean"], model.sample_rate).items()})
         yield name, row
 
 

@@ -443,3 +443,18 @@ def test_eval_echo_scores_each_scenario(tmp_path, capsys):
     assert abs(report["items"]["c"]["level_db_near_end_only"]) <= 0.5
     assert set(report["items"]["b"]) == {"si_sdr_double_talk", "level_db_double_talk", "gain_db_double_talk"}
     assert abs(report["items"]["c"]["gain_db_near_end_only"]) <= 0.5
+
+
+def test_eval_enhancement_scores_the_noisy_input_beside_the_model(tmp_path, capsys):
+    for sub in ("clean", "noisy"):
+        (tmp_path / sub).mkdir()
+    for i in range(2):
+        clean = noisy_melody(2.0, 16000, noise_dbfs=-90.0, seed=i)
+        noise = 0.02 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(i))
+        neuraudio.write_audio(tmp_path / "clean" / f"u{i}.wav", clean, 16000, bit_depth="32f")
+        neuraudio.write_audio(tmp_path / "noisy" / f"u{i}.wav", clean + noise, 16000, bit_depth="32f")
+    assert main(["eval", "enhancement", "--model", "denoise-mmse", "--data", str(tmp_path), "--json", "-q"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for row in report["items"].values():
+        assert row["si_sdr"] > row["si_sdr_input"]  # the denoiser improves on its input, and both are reported
+        assert ("pesq_wb" in row) == ("pesq_wb_input" in row)
