@@ -97,3 +97,44 @@ def test_training_items_remix_stems_across_songs_and_sum_to_their_mixture(tmp_pa
     assert 25 <= mixed_songs <= 80
     plain = SeparationSet(folder, ["a"], None)[0]
     assert torch.equal(plain["mixture"], plain["stems"].sum(0))  # validation items are untouched
+
+
+def test_streaming_separator_streams_like_offline_and_its_stems_sum_to_the_mixture():
+    from neuraudio.separation.streaming import StreamingSeparator
+
+    torch.manual_seed(0)
+    model = StreamingSeparator(SR, ("low", "high"), n_fft=256, hop=64, dim=16, layers=2, kernel=3).eval()
+    with torch.no_grad():
+        model.head.bias.normal_()  # masks away from 0.5 everywhere
+    assert model.latency == 192  # n_fft - hop with whole hops
+    mix = toy(1.0).sum(0)
+    assert max(assert_stream_matches_offline(model, mix, patterns=["hop", "random"], block_size=300).values()) <= 1e-5
+    y = model.process(mix)
+    assert y.shape == (2, 2, mix.shape[-1]) and (y.sum(0) - mix).abs().max() <= 1e-5
+    module = SeparationModule(model.train())
+    batch = {"stems": torch.stack([toy(0.5, seed=s) for s in range(4)])}
+    batch["mixture"] = batch["stems"].sum(1)
+    optimizer = torch.optim.Adam(module.parameters(), lr=3e-3)
+    first = float(module._common_step(batch, "train")["loss"].detach())
+    for _ in range(60):
+        loss = module._common_step(batch, "train")["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert float(module._common_step(batch, "val")["loss"]) < 0.5 * first
+
+
+def test_stem_groups_sum_file_stems_into_one_output(tmp_path):
+    import neuraudio
+    from neuraudio.datasets.common import DataError
+    from neuraudio.datasets.separation import SeparationFolder
+
+    (tmp_path / "s").mkdir()
+    for i, stem in enumerate(("drums", "bass", "vocals"), start=1):
+        neuraudio.write_audio(tmp_path / "s" / f"{stem}.wav", torch.full((2, 800), 0.1 * i), SR, bit_depth="32f")
+    folder = SeparationFolder(tmp_path, SR, 2, ["vocals", "accompaniment"], {"accompaniment": ["drums", "bass", "other"]})
+    item = folder.read("s", 0, 800)
+    assert torch.allclose(item["stems"][0], torch.full((2, 800), 0.3)) and torch.allclose(item["stems"][1], torch.full((2, 800), 0.3))
+    assert torch.allclose(item["mixture"], torch.full((2, 800), 0.6))
+    with pytest.raises(DataError, match="stems bass, drums are not among the recipe's stems"):
+        SeparationFolder(tmp_path, SR, 2, ["vocals", "accompaniment"])

@@ -11,7 +11,7 @@ gives silence for it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 
@@ -20,7 +20,11 @@ from neuraudio.datasets.common import Clip, CropSet, DataError, audio_files, req
 
 
 class SeparationFolder:
-    def __init__(self, root, sample_rate: int, channels: int, stems: Sequence[str] | None = None):
+    """Songs of stems. ``groups`` maps an output stem to the file stems summed into it (``{"accompaniment": ["drums",
+    "bass", "other"]}`` trains a two-stem separator on four-stem songs)."""
+
+    def __init__(self, root, sample_rate: int, channels: int, stems: Sequence[str] | None = None,
+                 groups: Mapping[str, Sequence[str]] | None = None):
         self.root = require_dir(Path(root), "the separation data")
         self.songs: dict[str, dict[str, Clip]] = {}
         for song in sorted(p for p in self.root.iterdir() if p.is_dir()):
@@ -31,8 +35,9 @@ class SeparationFolder:
         if not self.songs:
             raise DataError(f"{self.root}: no song folders (DIR/<song>/<stem>.wav).")
         found = sorted({n for files in self.songs.values() for n in files if n != "mixture"})
+        self.groups = {k: list(v) for k, v in (groups or {}).items()}
         self.stems = list(stems) if stems else found
-        unknown = sorted(set(found) - set(self.stems))
+        unknown = sorted(set(found) - set(self.stems) - {m for members in self.groups.values() for m in members})
         if unknown:
             raise DataError(f"{self.root}: stems {', '.join(unknown)} are not among the recipe's stems "
                             f"({', '.join(self.stems)}).")
@@ -42,14 +47,17 @@ class SeparationFolder:
         return min(c.frames for c in self.songs[song].values())
 
     def read_stem(self, song: str, stem: str, start: int, length: int) -> torch.Tensor:
-        """``(channels, length)`` of one stem (silence where the song has none)."""
-        clip = self.songs[song].get(stem)
-        return clip.read(start, length) if clip is not None else torch.zeros(self.channels, length)
+        """``(channels, length)`` of one stem, a group's members summed (silence where the song has none)."""
+        out = torch.zeros(self.channels, length)
+        for member in self.groups.get(stem, [stem]):
+            clip = self.songs[song].get(member)
+            if clip is not None:
+                out = out + clip.read(start, length)
+        return out
 
     def read(self, song: str, start: int, length: int) -> dict[str, torch.Tensor]:
         files = self.songs[song]
-        stems = torch.stack([files[n].read(start, length) if n in files else torch.zeros(self.channels, length)
-                             for n in self.stems])
+        stems = torch.stack([self.read_stem(song, n, start, length) for n in self.stems])
         mixture = files["mixture"].read(start, length) if "mixture" in files else stems.sum(0)
         return {"mixture": mixture, "stems": stems}
 

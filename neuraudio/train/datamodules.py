@@ -92,21 +92,23 @@ class SeparationDataModule(FolderDataModule):
     """``DIR/<song>/<stem>.wav`` (any stem names; ``mixture.wav`` optional). Extra: ``stems``, ``channels``, ``remix``
     (stems remixed across songs with gain, channel swap and polarity: ``neuraudio.datasets.separation``),
     ``val_root`` (a folder of whole validation songs; else a seeded ``val_fraction`` of ``DIR``'s songs),
-    ``val_crop_seconds`` (each validation song's first seconds; ``None``: whole songs)."""
+    ``val_crop_seconds`` (each validation song's first seconds; ``None``: whole songs), ``groups`` (output stems made
+    of several file stems, e.g. ``accompaniment: [drums, bass, other]``)."""
 
     def __init__(self, root: str, sample_rate: int, stems: Sequence[str] | None = None, channels: int = 2,
                  remix: bool = True, batch_size: int = 4, num_workers: int = 0, crop_seconds: float = 6.0,
                  crops_per_epoch: int = 256, val_fraction: float = 0.1, seed: int = 0, val_root: str | None = None,
-                 val_crop_seconds: float | None = None):
+                 val_crop_seconds: float | None = None, groups: dict[str, list[str]] | None = None):
         super().__init__(root, sample_rate, batch_size, num_workers, crop_seconds, crops_per_epoch, val_fraction, seed)
         self.stems, self.channels, self.remix, self.val_root = stems, channels, remix, val_root
+        self.groups = groups
         self.val_crop = None if val_crop_seconds is None else round(val_crop_seconds * sample_rate)
 
     def build(self):
-        folder = SeparationFolder(self.root, self.sample_rate, self.channels, self.stems)
+        folder = SeparationFolder(self.root, self.sample_rate, self.channels, self.stems, self.groups)
         self.stems = folder.stems
         if self.val_root:
-            val_folder = SeparationFolder(self.val_root, self.sample_rate, self.channels, self.stems)
+            val_folder = SeparationFolder(self.val_root, self.sample_rate, self.channels, self.stems, self.groups)
             train, val = list(folder.songs), sorted(val_folder.songs)
         else:
             val_folder = folder
