@@ -91,3 +91,47 @@ class SeparationSet(CropSet):
             stems.append(x)
         stems = torch.stack(stems)
         return {"mixture": stems.sum(0), "stems": stems}
+
+
+class QuerySet(CropSet):
+    """Items for a query-conditioned separator: ``{"mixture": (C, L), "stems": (1, C, L), "query": (C, Q)}``.
+
+    Each item takes a random song and one of its stems that is audible in the crop (mean power above 1e-6) as the
+    target; the mixture is the sum of the song's stems there; the query is the same stem elsewhere: another stretch of
+    the same song, or (with probability ``other_song``) of another song that has a stem of that name. With
+    ``random=False`` (validation) the choices are fixed by ``seed``, ``count`` items.
+    """
+
+    def __init__(self, folder: SeparationFolder, songs: Sequence[str], crop: int, query: int, count: int,
+                 other_song: float = 0.5, random: bool = True, seed: int = 0):
+        super().__init__(songs, crop, count, random=True)
+        self.folder, self.query, self.other_song = folder, int(query), float(other_song)
+        self.fixed, self.seed = not random, seed
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + index) if self.fixed else None
+        draw = lambda n: int(torch.randint(0, max(1, n), (1,), generator=gen))  # noqa: E731
+        for _ in range(20):  # a crop where some stem is audible
+            song = self.names[draw(len(self.names))]
+            start = draw(self.frames(song) - self.crop + 1)
+            item = self.folder.read(song, start, self.crop)
+            audible = [i for i, s in enumerate(item["stems"]) if float(s.pow(2).mean()) > 1e-6]
+            if audible:
+                break
+        else:
+            raise DataError("no audible stem in 20 random crops: are the songs silent?")
+        i = audible[draw(len(audible))]
+        stem = self.folder.stems[i]
+        source = song
+        others = [n for n in self.names if n != song and stem in self.folder.songs[n]]
+        if others and float(torch.rand((), generator=gen)) < self.other_song:
+            source = others[draw(len(others))]
+        at = draw(self.frames(source) - self.query + 1)
+        query = self.folder.read_stem(source, stem, at, self.query)
+        return {"mixture": item["stems"].sum(0), "stems": item["stems"][i : i + 1], "query": query}
+
+    def frames(self, name: str) -> int:
+        return self.folder.frames(name)

@@ -93,15 +93,20 @@ class SeparationDataModule(FolderDataModule):
     (stems remixed across songs with gain, channel swap and polarity: ``neuraudio.datasets.separation``),
     ``val_root`` (a folder of whole validation songs; else a seeded ``val_fraction`` of ``DIR``'s songs),
     ``val_crop_seconds`` (each validation song's first seconds; ``None``: whole songs), ``groups`` (output stems made
-    of several file stems, e.g. ``accompaniment: [drums, bass, other]``)."""
+    of several file stems, e.g. ``accompaniment: [drums, bass, other]``), ``query_seconds`` (items for a
+    query-conditioned model: a random audible stem as the target and a query clip of it from elsewhere:
+    ``neuraudio.datasets.separation.QuerySet``; ``val_items`` fixed validation items)."""
 
     def __init__(self, root: str, sample_rate: int, stems: Sequence[str] | None = None, channels: int = 2,
                  remix: bool = True, batch_size: int = 4, num_workers: int = 0, crop_seconds: float = 6.0,
                  crops_per_epoch: int = 256, val_fraction: float = 0.1, seed: int = 0, val_root: str | None = None,
-                 val_crop_seconds: float | None = None, groups: dict[str, list[str]] | None = None):
+                 val_crop_seconds: float | None = None, groups: dict[str, list[str]] | None = None,
+                 query_seconds: float | None = None, val_items: int = 64):
         super().__init__(root, sample_rate, batch_size, num_workers, crop_seconds, crops_per_epoch, val_fraction, seed)
         self.stems, self.channels, self.remix, self.val_root = stems, channels, remix, val_root
         self.groups = groups
+        self.query = None if query_seconds is None else round(query_seconds * sample_rate)
+        self.val_items = int(val_items)
         self.val_crop = None if val_crop_seconds is None else round(val_crop_seconds * sample_rate)
 
     def build(self):
@@ -113,6 +118,12 @@ class SeparationDataModule(FolderDataModule):
         else:
             val_folder = folder
             train, val = split_names(list(folder.songs), self.val_fraction, self.seed)
+        if self.query:  # a query-conditioned model: (mixture, one stem, a query clip of it)
+            from neuraudio.datasets.separation import QuerySet
+
+            val_crop = self.val_crop or self.crop
+            return (QuerySet(folder, train, self.crop, self.query, self.crops_per_epoch),
+                    QuerySet(val_folder, val, val_crop, self.query, self.val_items, random=False, seed=self.seed))
         return (SeparationSet(folder, train, self.crop, self.crops_per_epoch, self.remix),
                 SeparationSet(val_folder, val, self.val_crop))
 

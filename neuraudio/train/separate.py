@@ -1,5 +1,6 @@
-"""Training of source separators with ``training_terms(mixture, stems)`` (``neuraudio.separation.hybrid``): batches
-``{"mixture": (B, C, T), "stems": (B, S, C, T)}`` from ``SeparationDataModule``.
+"""Training of source separators with ``training_terms(**batch)`` (``neuraudio.separation``): batches
+``{"mixture": (B, C, T), "stems": (B, S, C, T)}`` from ``SeparationDataModule`` (and ``"query": (B, C, Q)`` for a
+query-conditioned model).
 
     l1        mean absolute error of every stem's waveform (Demucs' loss)                        (weight 1)
     mrstft    multi-resolution STFT distance of every stem (spectral convergence + log-magnitude)  (0 = off)
@@ -41,12 +42,13 @@ class SeparationModule(TaskModule):
     def setup(self, stage: str) -> None:
         data = getattr(self.trainer, "datamodule", None)
         stems = getattr(data, "stems", None)
-        if stems is not None and tuple(stems) != tuple(self.model.stems):
+        # a query-conditioned model has one output, the source its query names, whatever the data's stems
+        if stems is not None and not self.model.takes_query and tuple(stems) != tuple(self.model.stems):
             raise ValueError(f"the data's stems {tuple(stems)} are not the model's {tuple(self.model.stems)}; "
                              "set data.stems to the model's stems, in its order.")
 
     def _common_step(self, batch, stage):
-        out = self.model.training_terms(batch["mixture"], batch["stems"])
+        out = self.model.training_terms(**batch)
         estimate, target = out["estimate"], out["target"]
         terms = {"l1": (estimate - target).abs().mean()}
         terms["mrstft"] = metrics.mrstft(estimate, target) if self.mrstft_weight else estimate.new_zeros(())
