@@ -199,3 +199,38 @@ def test_query_items_take_an_audible_stem_and_a_query_of_it_from_elsewhere(tmp_p
         assert float(item["stems"].pow(2).mean()) > 1e-3  # the silent stem is never the target
         assert torch.allclose(item["mixture"], item["stems"][0], atol=1e-6)  # (the other stem is silent)
         assert float(item["query"].pow(2).mean()) > 1e-3  # the query is the tone too, from some song
+
+
+def test_ensemble_fit_beats_its_members_streams_and_its_wiener_stems_sum_to_the_mixture(tmp_path):
+    import neuraudio
+    from neuraudio import hub, metrics
+    from neuraudio.separation.ensemble import Ensemble
+
+    a, b = tiny(), tiny(stems=("high", "low"), width=6)  # another stem order and width
+    with torch.no_grad():
+        for p in b.parameters():
+            p.add_(0.05 * torch.randn(p.shape))
+    ensemble = Ensemble([a.config, b.config]).eval()
+    ensemble.members[0].load_state_dict(a.state_dict())
+    ensemble.members[1].load_state_dict(b.state_dict())
+    songs = [(s.sum(0), s) for s in (toy(1.0, seed=i) for i in range(3))]
+    weights = ensemble.fit(songs)
+    assert weights.shape == (2, 2)
+
+    def error(model, order):
+        return sum(float((model.process(m)[order] - s).pow(2).sum()) for m, s in songs)
+
+    own = error(ensemble, [0, 1])
+    assert own <= min(error(a, [0, 1]), error(b, [1, 0])) + 1e-6  # never worse than the best member on these songs
+    assert max(assert_stream_matches_offline(ensemble, songs[0][0], patterns=["hop", "random"], block_size=300).values()) <= 1e-5
+    hub.save_folder(ensemble, tmp_path / "ens", name="ens", task="separation")
+    loaded = neuraudio.load(tmp_path / "ens")
+    assert torch.equal(loaded.weights, ensemble.weights)
+    assert (loaded.process(songs[0][0]) - ensemble.process(songs[0][0])).abs().max() <= 1e-6
+    wiener = Ensemble([a.config, b.config], wiener=True, n_fft=256, hop=64).eval()
+    wiener.load_state_dict(ensemble.state_dict())
+    y = wiener.process(songs[0][0])
+    assert (y.sum(0) - songs[0][0]).abs().max() <= 1e-3  # the filter shares the mixture among the stems
+    assert float(metrics.sdr(y, songs[0][1])) >= float(metrics.sdr(ensemble.process(songs[0][0]), songs[0][1])) - 3.0
+    with pytest.raises(ValueError, match="needs the whole song"):
+        wiener.stream(block_size=256)
