@@ -152,6 +152,13 @@ def test_query_model_binds_a_query_and_learns_to_extract_what_it_names():
     stems = toy(1.0)
     with pytest.raises(ValueError, match="needs a query clip first"):
         model.process(stems.sum(0))
+    assert model.context >= model.receptive_field_samples
+    bound = model.with_query(toy(1.0, seed=9)[0]).eval()
+    mix = stems.sum(0)
+    with torch.no_grad():  # chunked windows equal one pass with the windows' zeros around it
+        ctx = model.context
+        whole = bound.separate(torch.nn.functional.pad(mix, (ctx, ctx))[None], bound.query_embedding)[0][..., ctx:-ctx]
+    assert (bound.process(mix) - whole).abs().max() <= 1e-5
     # training: the query is the wanted source elsewhere in time (another seed of the toy), half low, half high
     module = SeparationModule(model.train())
     items = [toy(0.5, seed=s) for s in range(8)]

@@ -1,0 +1,125 @@
+"""Separators side by side on songs of stems (DIR/<song>/<stem>.wav, e.g. data/separation_val from
+recipes/separation/prepare.py):
+
+* quality: per stem, SDR and SI-SDR of each model's estimate (mean over songs, each song's first ``--seconds``),
+  beside the mixture itself as every stem's estimate (the floor); for a two-stem vocals model, vocals NSDR (SDR over
+  the mixture's). SI-SDR is reported beside SDR because masking rewards quiet estimates.
+  ``query:MODEL`` runs a query-conditioned model once per stem, its query 3 s of that stem from ``--query-offset``
+  seconds into the same song (after the scored part, so the query never overlaps what it is scored on).
+* speed: the real-time factor of each model on a 30 s stereo excerpt with ``--threads`` threads.
+
+    python benchmarks/separation.py quality --data data/separation_val hybrid-4stem query:query-bandsplit
+    python benchmarks/separation.py speed hybrid-4stem --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+import neuraudio
+from neuraudio import metrics
+from neuraudio.datasets.separation import SeparationFolder
+
+
+def songs(data: str, rate: int, seconds: float, groups: dict | None, stems: list[str]):
+    folder = SeparationFolder(data, rate, 2, stems, groups)
+    for name in sorted(folder.songs):
+        length = min(folder.frames(name), round(seconds * rate))
+        yield name, folder, folder.read(name, 0, length)
+
+
+def estimate(spec: str, mixture: torch.Tensor, stems: list[str], song, folder, offset: int):
+    """``(S, 2, T)`` in ``stems`` order (a stem the model lacks is None)."""
+    if spec == "mixture":
+        return {s: mixture for s in stems}
+    if spec.startswith("query:"):
+        model = neuraudio.load(spec[6:])
+        out = {}
+        for s in stems:
+            clip = folder.read_stem(song, s, offset, min(3 * model.sample_rate, folder.frames(song) - offset))
+            if float(clip.pow(2).mean()) < 1e-8:
+                continue  # no audible query in this song
+            out[s] = model.with_query(clip).process(mixture)[0]
+        return out
+    model = neuraudio.load(spec)
+    y = model.process(mixture)
+    return {s: y[list(model.stems).index(s)] for s in stems if s in model.stems}
+
+
+def quality(args) -> None:
+    torch.set_num_threads(args.threads)
+    groups = {"accompaniment": ["drums", "bass", "other"]} if "accompaniment" in args.stems else None
+    scores: dict = {}
+    count = 0
+    for song, folder, item in songs(args.data, 44100, args.seconds, groups, args.stems):
+        count += 1
+        for spec in ["mixture", *args.models]:
+            with torch.inference_mode():
+                out = estimate(spec, item["mixture"], args.stems, song, folder, round(args.query_offset * 44100))
+            for i, stem in enumerate(args.stems):
+                target = item["stems"][i]
+                if stem not in out or float(target.pow(2).mean()) < 1e-8:
+                    continue
+                row = scores.setdefault((spec, stem), [])
+                row.append((float(metrics.sdr(out[stem], target)), float(metrics.si_sdr(out[stem], target))))
+    print(f"{args.data}: {count} songs, first {args.seconds:g} s of each; mean over songs where the stem sounds")
+    print(f"{'model':<28}{'stem':<15}{'SDR':>8}{'SI-SDR':>8}")
+    for spec in ["mixture", *args.models]:
+        sdrs = []
+        for stem in args.stems:
+            values = scores.get((spec, stem))
+            if not values:
+                continue
+            sdr = sum(v[0] for v in values) / len(values)
+            si = sum(v[1] for v in values) / len(values)
+            sdrs.append(sdr)
+            extra = ""
+            if stem == "vocals" and ("mixture", "vocals") in scores and spec != "mixture":
+                floor = sum(v[0] for v in scores[("mixture", "vocals")]) / len(scores[("mixture", "vocals")])
+                extra = f"   NSDR {sdr - floor:+.2f}"
+            print(f"{spec:<28}{stem:<15}{sdr:8.2f}{si:8.2f}{extra}")
+        if sdrs:
+            print(f"{spec:<28}{'mean':<15}{sum(sdrs) / len(sdrs):8.2f}")
+
+
+def speed(args) -> None:
+    torch.set_num_threads(args.threads)
+    x = 0.1 * torch.randn(2, 30 * 44100, generator=torch.Generator().manual_seed(0))
+    print(f"30 s of 44.1 kHz stereo, {args.threads} thread(s), best of 2")
+    for spec in args.models:
+        model = neuraudio.load(spec.removeprefix("query:"))
+        if model.takes_query:
+            model = model.with_query(x[:, : 3 * 44100])
+        best = float("inf")
+        for _ in range(2):
+            start = time.perf_counter()
+            with torch.inference_mode():
+                model.process(x)
+            best = min(best, time.perf_counter() - start)
+        print(f"{spec:<28} {best:7.2f} s   real-time factor {best / 30:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    q = sub.add_parser("quality")
+    q.add_argument("models", nargs="+")
+    q.add_argument("--data", required=True)
+    q.add_argument("--stems", nargs="+", default=["drums", "bass", "other", "vocals"])
+    q.add_argument("--seconds", type=float, default=20.0)
+    q.add_argument("--query-offset", type=float, default=22.0,
+                   help="query:MODEL: where its 3 s query starts in the song (after the scored part)")
+    q.add_argument("--threads", type=int, default=2)
+    s = sub.add_parser("speed")
+    s.add_argument("models", nargs="+")
+    s.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    (quality if args.command == "quality" else speed)(args)
+
+
+if __name__ == "__main__":
+    main()
