@@ -131,7 +131,7 @@ def pictures(args, knobs: dict) -> None:
         out = neuraudio.load(name).process(read["mic"], read["ref"], **knobs)
         rows.append((f"{name}  (SI-SDR against the near end {float(metrics.si_sdr(out, read['target'])):.1f} dB)", out))
     rows.append(("near-end talker alone (the target)", read["target"]))
-    spectrograms(rows, args.pictures, 16000)
+    spectrograms(rows, args.pictures, 16000, dpi=60)
 
 
 def main() -> None:
