@@ -66,8 +66,8 @@ def evaluate(name: str, data: Path, knobs: dict) -> dict:
         far_only = read["echo"] + read["noise"]
         out = run(far_only, read["ref"])
         skip = 2 * rate
-        r["erle"].append(float(10 * torch.log10(far_only[:, skip:].pow(2).sum() / out[:, skip:].pow(2).sum())))
-        r["limit"].append(float(10 * torch.log10(far_only[:, skip:].pow(2).sum() / read["noise"][:, skip:].pow(2).sum())))
+        r["erle"].append(float(metrics.erle(far_only[:, skip:], out[:, skip:])))
+        r["limit"].append(float(metrics.erle(far_only[:, skip:], read["noise"][:, skip:])))
         linear = _linear_stage(model)
         state = linear.init_state(1, far_only.shape[-1], "cpu")
         linear.linear_signals(far_only[0], read["ref"][0], state)
@@ -78,7 +78,7 @@ def evaluate(name: str, data: Path, knobs: dict) -> dict:
         if meta["scenario"] == "double_talk":
             out = run(read["mic"], read["ref"])
             s = read["target"]
-            r["gain"].append(float(20 * torch.log10((out * s).sum() / s.pow(2).sum())))
+            r["gain"].append(float(metrics.near_end_gain(out, s)))
             r["level"].append(float(10 * torch.log10(out.pow(2).sum() / (s + read["noise"]).pow(2).sum())))
             r["si_sdr"].append(float(metrics.si_sdr(out, s)))
     r["rtf"] = compute / seconds
@@ -124,7 +124,7 @@ def pictures(args, knobs: dict) -> None:
         p for p in clips if json.loads((p / "meta.json").read_text())["scenario"] == "double_talk")
     meta = json.loads((folder / "meta.json").read_text())
     read = {part: neuraudio.read_audio(folder / f"{part}.wav", sample_rate=16000)[0] for part in ("mic", "ref", "target")}
-    rows = [(f"loudspeaker (far end)", read["ref"]),
+    rows = [("loudspeaker (far end)", read["ref"]),
             (f"microphone: echo {meta['echo_rms_db']:.0f} dBFS, near end {meta['target_rms_db']:.0f} dBFS, noise "
              f"{meta['noise_rms_db']:.0f} dBFS, bulk delay {meta['bulk_delay_samples'] / 16:.0f} ms", read["mic"])]
     for name in args.models:

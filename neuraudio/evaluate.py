@@ -113,10 +113,8 @@ def _echo(model: Processor, root):
             yield name, {"erle_far_end": metrics.erle(mic, out)}
         elif scenario in ("double_talk", "near_end_only"):  # the near end must survive
             level = 10 * torch.log10(out.pow(2).sum() / target.pow(2).sum().clamp_min(1e-20))
-            # the near end's own gain: the output projected on it (residual echo and noise do not count)
-            gain = 20 * torch.log10(((out * target).sum() / target.pow(2).sum().clamp_min(1e-20)).clamp_min(1e-10))
             scores = {f"si_sdr_{scenario}": metrics.si_sdr(out, target), f"level_db_{scenario}": level,
-                      f"gain_db_{scenario}": gain}
+                      f"gain_db_{scenario}": metrics.near_end_gain(out, target)}
             if scenario == "near_end_only" and model.sample_rate in (8000, 16000):
                 try:  # the talker alone: the output should be the microphone, untouched (the [eval] extra)
                     scores["pesq_near_end_only_vs_mic"] = metrics.pesq(out[0], mic[0], model.sample_rate)

@@ -93,6 +93,13 @@ def erle(mic: torch.Tensor, output: torch.Tensor, far_end_only_mask: torch.Tenso
     return (10 * torch.log10((mic_power + EPS) / (out_power + EPS))).mean()
 
 
+def near_end_gain(output: torch.Tensor, near: torch.Tensor) -> torch.Tensor:
+    """The near end's own gain in an echo canceller's output, in dB: ``20 log10(<out, s> / <s, s>)``, the output
+    projected on the near-end speech ``s`` (residual echo and noise do not count), mean over leading dims."""
+    scale = (output * near).sum(-1) / near.pow(2).sum(-1).clamp_min(1e-20)
+    return (20 * torch.log10(scale.clamp_min(1e-10))).mean()
+
+
 def _need(module: str):
     try:
         return __import__(module)

@@ -30,6 +30,18 @@ def toy(seconds=1.0, seed=0):
     return torch.stack([torch.stack([low, 0.8 * low]), torch.stack([0.7 * high, high])])
 
 
+def train(module, batch, steps):
+    """``steps`` Adam steps (lr 3e-3) on one batch; returns the loss before the first."""
+    optimizer = torch.optim.Adam(module.parameters(), lr=3e-3)
+    first = float(module._common_step(batch, "train")["loss"].detach())
+    for _ in range(steps):
+        loss = module._common_step(batch, "train")["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return first
+
+
 def test_chunked_windows_equal_one_pass_and_streaming_equals_offline():
     model = tiny()
     assert model.context >= model.receptive_field_samples  # the windows see all the model can reach
@@ -55,13 +67,7 @@ def test_training_steps_lower_the_loss_and_score_sdr_per_stem():
     module = SeparationModule(tiny(chunk_seconds=0.5).train())
     batch = {"stems": torch.stack([toy(0.5, seed=s) for s in range(4)])}
     batch["mixture"] = batch["stems"].sum(1)
-    optimizer = torch.optim.Adam(module.parameters(), lr=3e-3)
-    first = float(module._common_step(batch, "train")["loss"].detach())
-    for _ in range(80):
-        loss = module._common_step(batch, "train")["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    first = train(module, batch, 80)
     terms = module._common_step(batch, "val")
     assert float(terms["loss"]) < 0.2 * first  # measured 0.007 from 0.138
     assert {"sdr_low", "sdr_high", "sdr"} <= set(terms) and float(terms["sdr_low"]) > 10.0  # measured 22 dB
@@ -114,13 +120,7 @@ def test_streaming_separator_streams_like_offline_and_its_stems_sum_to_the_mixtu
     module = SeparationModule(model.train())
     batch = {"stems": torch.stack([toy(0.5, seed=s) for s in range(4)])}
     batch["mixture"] = batch["stems"].sum(1)
-    optimizer = torch.optim.Adam(module.parameters(), lr=3e-3)
-    first = float(module._common_step(batch, "train")["loss"].detach())
-    for _ in range(60):
-        loss = module._common_step(batch, "train")["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    first = train(module, batch, 60)
     assert float(module._common_step(batch, "val")["loss"]) < 0.5 * first
 
 
@@ -167,13 +167,7 @@ def test_query_model_binds_a_query_and_learns_to_extract_what_it_names():
     batch = {"mixture": torch.stack([i.sum(0) for i in items]),
              "stems": torch.stack([i[p][None] for i, p in zip(items, pick)]),
              "query": torch.stack([q[p] for q, p in zip(queries, pick)])}
-    optimizer = torch.optim.Adam(module.parameters(), lr=3e-3)
-    first = float(module._common_step(batch, "train")["loss"].detach())
-    for _ in range(60):
-        loss = module._common_step(batch, "train")["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    first = train(module, batch, 60)
     assert float(module._common_step(batch, "val")["loss"]) < 0.6 * first
     model.eval()
     mix = stems.sum(0)

@@ -85,6 +85,7 @@ class LinearAEC(Processor):
             "e_prev": zeros(n), "y_prev": zeros(n), "res_tail": zeros(n),
             "see": zeros(bins), "syy": zeros(bins), "sey": zeros(bins), "leak": 0.5,
             "noise": init_mmse_state((), bins, device),
+            "x": None, "x_offset": None,  # the reference's partition spectra and the offset they were taken at
         }
 
     def _spectra(self, ref: torch.Tensor, offset: int, count: int | None = None) -> torch.Tensor:
@@ -118,7 +119,7 @@ class LinearAEC(Processor):
                     else:
                         s[key][shift:] = 0
                 s["offset"] = offset
-        if s.get("x_offset") == s["offset"]:  # the partitions move one block older: only the newest frame is new
+        if s["x_offset"] == s["offset"]:  # the partitions move one block older: only the newest frame is new
             x = torch.cat([self._spectra(s["ref"], s["offset"], 1), s["x"][:-1]])
         else:
             x = self._spectra(s["ref"], s["offset"])

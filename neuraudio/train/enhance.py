@@ -234,9 +234,7 @@ class EnhancementModule(TaskModule):
             terms["si_sdr"] = metrics.si_sdr(out["wave"][talking], out["clean"][talking]).mean()
         if "input" in out and bool((~talking).any()):  # echo cancellers: ERLE where the near end is silent
             skip = min(2 * self.model.sample_rate, out["wave"].shape[-1] // 2)  # the linear stage converges first
-            before = out["input"].flatten(1)[~talking, skip:].square().sum(-1)
-            after = out["wave"].flatten(1)[~talking, skip:].square().sum(-1)
-            terms["erle"] = (10 * torch.log10((before + 1e-12) / (after + 1e-12))).mean()
+            terms["erle"] = metrics.erle(out["input"].flatten(1)[~talking, skip:], out["wave"].flatten(1)[~talking, skip:])
         terms["train_hours"] = torch.tensor(self.train_seconds() / 3600)  # the learning curve's x axis
         self.log_dict({f"val/{k}": v for k, v in terms.items()}, batch_size=size, sync_dist=True)
         self.log("val_loss", terms["loss"], prog_bar=True, batch_size=size, sync_dist=True)
