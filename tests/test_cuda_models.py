@@ -44,3 +44,38 @@ def test_reference_models_on_cuda_match_the_cpu_and_stream_like_offline(name):
         assert (on_gpu - on_cpu).abs().max() <= 1e-3 * max(1.0, float(on_cpu.abs().max()))
     errors = assert_stream_matches_offline(gpu, *inputs, patterns=["3hop+7", "random"], device="cuda")
     assert max(errors.values()) <= 1e-4
+
+
+def test_separators_on_cuda_match_the_cpu_and_the_streaming_one_streams_like_offline():
+    """The three trainable separators (tiny, untrained) give the CPU's numbers on CUDA; the streaming one also
+    streams block by block like offline there."""
+    from neuraudio.separation.hybrid import HybridSeparator
+    from neuraudio.separation.query import QueryBandSplit
+    from neuraudio.separation.streaming import StreamingSeparator
+
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.manual_seed(0)
+    rate = 8000
+    mix = 0.1 * torch.randn(2, rate, generator=torch.Generator().manual_seed(1))
+    query = 0.1 * torch.randn(2, rate // 2, generator=torch.Generator().manual_seed(2))
+    models = {
+        "hybrid": HybridSeparator(sample_rate=rate, stems=("low", "high"), n_fft=512, hop=64, width=4, depth=2,
+                                  stride=4, dim=16, blocks=1, kernel=3, chunk_seconds=0.25, context_seconds=0.25),
+        "stream": StreamingSeparator(rate, ("low", "high"), n_fft=256, hop=64, dim=16, layers=2, kernel=3),
+        "query": QueryBandSplit(rate, n_fft=512, hop=128, bands=12, dim=16, layers=1, query_dim=8,
+                                chunk_seconds=0.5),
+    }
+    for name, model in models.items():
+        model = model.eval()
+        if name == "query":
+            model = model.with_query(query)
+        with torch.inference_mode():
+            on_cpu = model.process(mix)
+            gpu = copy.deepcopy(model).cuda()
+            on_gpu = gpu.process(mix.cuda()).cpu()
+        assert on_gpu.shape == on_cpu.shape
+        assert (on_gpu - on_cpu).abs().max() <= 1e-4 * max(1.0, float(on_cpu.abs().max())), name
+        if name == "stream":
+            errors = assert_stream_matches_offline(gpu, mix, patterns=["hop", "random"], device="cuda")
+            assert max(errors.values()) <= 1e-4
