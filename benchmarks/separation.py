@@ -12,6 +12,11 @@ recipes/separation/prepare.py):
     python benchmarks/separation.py quality --data data/separation_val hybrid-4stem query:query-bandsplit
     python benchmarks/separation.py speed hybrid-4stem --threads 2
     python benchmarks/separation.py speed hybrid-4stem --device cuda
+    python benchmarks/separation.py pictures hybrid-4stem --song ../shared/data/music/mixture_demucs_test.flac \
+        --out pretrained/hybrid-4stem/stems.png
+
+* pictures: log spectrograms of a song (any audio file, no stems needed) and of each stem a model separates from
+  it, on one colour scale (a quiet stem looks quiet).
 """
 
 from __future__ import annotations
@@ -112,6 +117,25 @@ def speed(args) -> None:
         print(f"{spec:<28} {best:7.2f} s   real-time factor {best / 30:.3f}")
 
 
+def pictures(args) -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from plots import spectrograms
+
+    torch.set_num_threads(args.threads)
+    model = neuraudio.load(args.model)
+    mixture = neuraudio.read_audio(args.song, sample_rate=model.sample_rate)[0]
+    mixture = mixture.expand(2, -1) if mixture.shape[0] == 1 else mixture[:2]
+    mixture = mixture[:, round(args.start * model.sample_rate):][:, : round(args.seconds * model.sample_rate)]
+    with torch.inference_mode():
+        stems = model.process(mixture)
+    rows = [(f"mixture: {Path(args.song).name}", mixture.mean(0))]
+    rows += [(f"{stem} ({args.model})", stems[i].mean(0)) for i, stem in enumerate(model.stems)]
+    spectrograms(rows, args.out, rate=model.sample_rate, n_fft=4096, hop=1024, height=1.8, shared_scale=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,8 +151,15 @@ def main() -> None:
     s.add_argument("models", nargs="+")
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p = sub.add_parser("pictures")
+    p.add_argument("model")
+    p.add_argument("--song", required=True, help="an audio file (a mixture; no stems needed)")
+    p.add_argument("--out", required=True, help="the PNG to write")
+    p.add_argument("--start", type=float, default=0.0, help="seconds into the song")
+    p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    (quality if args.command == "quality" else speed)(args)
+    {"quality": quality, "speed": speed, "pictures": pictures}[args.command](args)
 
 
 if __name__ == "__main__":

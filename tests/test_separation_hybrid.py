@@ -235,3 +235,30 @@ def test_ensemble_fit_beats_its_members_streams_and_its_wiener_stems_sum_to_the_
     assert float(metrics.sdr(y, songs[0][1])) >= float(metrics.sdr(ensemble.process(songs[0][0]), songs[0][1])) - 3.0
     with pytest.raises(ValueError, match="needs the whole song"):
         wiener.stream(block_size=256)
+
+
+def test_an_ensemble_takes_a_specialist_for_the_stems_it_has():
+    from neuraudio.separation.ensemble import Ensemble
+    from neuraudio.separation.streaming import StreamingSeparator
+
+    a = tiny()  # (low, high)
+    torch.manual_seed(1)
+    specialist = StreamingSeparator(SR, ("high", "rest"), n_fft=256, hop=64, dim=16, layers=2, kernel=3).eval()
+    ensemble = Ensemble([a.config, specialist.config]).eval()
+    ensemble.members[0].load_state_dict(a.state_dict())
+    ensemble.members[1].load_state_dict(specialist.state_dict())
+    assert ensemble.stems == ("low", "high")
+    assert ensemble.weights.tolist() == [[1.0, 0.5], [0.0, 0.5]]  # the specialist shares only "high"
+    songs = [(s.sum(0), s) for s in (toy(1.0, seed=i) for i in range(3))]
+    weights = ensemble.fit(songs)
+    assert float(weights[1, 0]) == 0.0 and float(weights[1, 1]) != 0.0
+
+    def error(model, stem):
+        return sum(float((model.process(m)[list(model.stems).index(stem)] - s[["low", "high"].index(stem)])
+                         .pow(2).sum()) for m, s in songs)
+
+    assert error(ensemble, "high") <= min(error(a, "high"), error(specialist, "high")) + 1e-6
+    assert error(ensemble, "low") <= error(a, "low") + 1e-6  # a's "low", scaled by least squares
+    assert max(assert_stream_matches_offline(ensemble, songs[0][0], patterns=["hop", "random"], block_size=300).values()) <= 1e-5
+    with pytest.raises(ValueError, match="shares none of its stems"):
+        Ensemble([a.config, StreamingSeparator(SR, ("x", "y"), n_fft=256, hop=64, dim=8, layers=1).config])

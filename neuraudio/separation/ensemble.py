@@ -2,10 +2,12 @@
 saved and loaded as one folder.
 
 ``Ensemble(members=[{"class": ..., "kwargs": ...}, ...], weights=...)`` runs every member on the mixture and
-returns, per stem ``s``, ``sum_k w[k, s] y_k[s]``. The members must share the sample rate, the input and the stems
-(by name, in any order). Their outputs are aligned: the ensemble's latency is the largest member's, and the others
-are delayed to it. :meth:`fit` sets ``w`` by least squares per stem on validation songs (on those songs the
-combination is never worse than the best member alone, whose weights ``(0, .., 1, .., 0)`` it could have chosen).
+returns, per stem ``s``, ``sum_k w[k, s] y_k[s]``. The ensemble's stems are the first member's; the others must
+share its sample rate and input, and at least one of its stems (by name, in any order): a specialist such as a
+vocals/accompaniment model contributes to the stems it has (its weight is 0 for the rest, and its other stems are
+not used). Their outputs are aligned: the ensemble's latency is the largest member's, and the others are delayed to
+it. :meth:`fit` sets ``w`` by least squares per stem on validation songs (on those songs the combination is never
+worse than the best member alone, whose weights ``(0, .., 1, .., 0)`` it could have chosen).
 
 Optional post-filter (``wiener=True``): one multichannel Wiener iteration on a centred STFT of the combined stems
 (Nugraha, Liutkus & Vincent 2016; Open-Unmix's norbert): each stem's power spectrogram and spatial covariance give
@@ -48,20 +50,34 @@ class Ensemble(Processor):
         models = [build(m["class"], dict(m["kwargs"]), f"ensemble member {i}") for i, m in enumerate(members)]
         first = models[0]
         for i, model in enumerate(models[1:], start=1):
-            if model.sample_rate != first.sample_rate or sorted(model.stems) != sorted(first.stems) or \
-                    model.input_channels() != first.input_channels() or not model.stems:
-                raise ValueError(f"ensemble member {i} ({type(model).__name__}) differs from member 0 in sample rate, "
-                                 "inputs or stems; members must separate the same stems of the same input.")
+            if model.sample_rate != first.sample_rate or not set(model.stems or ()) & set(first.stems or ()) or \
+                    model.input_channels() != first.input_channels():
+                raise ValueError(f"ensemble member {i} ({type(model).__name__}) differs from member 0 in sample rate "
+                                 "or inputs, or shares none of its stems; members must separate stems of the same "
+                                 "input.")
         if not first.stems:
             raise ValueError(f"{type(first).__name__} has no stems; an ensemble combines separators.")
         super().__init__(first.sample_rate, math.lcm(*(m.hop for m in models)))
         self.members = torch.nn.ModuleList(models)
         self.stems, self.inputs = tuple(first.stems), first.inputs
         self.in_channels, self.out_channels = first.in_channels, first.out_channels
-        self.order = [[list(m.stems).index(s) for s in self.stems] for m in models]  # member stem order -> ours
-        self.register_buffer("weights", torch.full((len(models), len(self.stems)), 1.0 / len(models)))
+        # member stem order -> ours (-1: the member lacks that stem and contributes silence with weight 0)
+        self.order = [[list(m.stems).index(s) if s in m.stems else -1 for s in self.stems] for m in models]
+        self.register_buffer("present", torch.tensor([[i >= 0 for i in order] for order in self.order]),
+                             persistent=False)
+        count = self.present.sum(0, keepdim=True).clamp_min(1)
+        self.register_buffer("weights", self.present.float() / count)
         self.wiener = bool(wiener)
         self.transform = STFT(n_fft, hop, center=True, pad_mode="constant") if wiener else None
+
+    @staticmethod
+    def _ours(y: torch.Tensor, order: list[int]) -> torch.Tensor:
+        """A member's ``(..., its stems, C, T)`` in this ensemble's stem order, silence where it lacks one."""
+        picked = y[..., [max(i, 0) for i in order], :, :]
+        if min(order) >= 0:
+            return picked
+        keep = torch.tensor([i >= 0 for i in order], device=y.device).view(-1, 1, 1)
+        return picked * keep
 
     @property
     def step_latency(self) -> int:
@@ -69,7 +85,7 @@ class Ensemble(Processor):
 
     def _combine(self, outputs: list[torch.Tensor]) -> torch.Tensor:
         """Member outputs ``(..., stems, C, T)`` (already aligned) -> ``(..., stems, C, T)``."""
-        stacked = torch.stack([y[..., order, :, :] for y, order in zip(outputs, self.order)])  # (K, ..., S, C, T)
+        stacked = torch.stack([self._ours(y, order) for y, order in zip(outputs, self.order)])  # (K, ..., S, C, T)
         w = self.weights.to(stacked.dtype).reshape(len(self.members), *([1] * (stacked.ndim - 4)), len(self.stems), 1, 1)
         return (w * stacked).sum(0)
 
@@ -91,8 +107,9 @@ class Ensemble(Processor):
         if self.wiener:
             raise ValueError("the Wiener post-filter needs the whole song; stream an ensemble built with wiener=False.")
         states = [m.init_state(channels, max_samples, device) for m in self.members]
-        lead = (len(self.stems), self.output_channels(channels))
-        delays = [torch.zeros(*lead, self.step_latency - m.step_latency, device=device) for m in self.members]
+        chans = self.output_channels(channels)
+        delays = [torch.zeros(len(m.stems), chans, self.step_latency - m.step_latency, device=device)
+                  for m in self.members]
         return {"members": states, "delays": delays}
 
     def step(self, x, state: dict, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -113,13 +130,23 @@ class Ensemble(Processor):
         k, s = len(self.members), len(self.stems)
         gram, cross = torch.zeros(s, k, k, dtype=torch.float64), torch.zeros(s, k, dtype=torch.float64)
         for mixture, stems in songs:
-            outputs = [m.process(mixture)[order].double() for m, order in zip(self.members, self.order)]
+            outputs = [self._ours(m.process(mixture), order).double() for m, order in zip(self.members, self.order)]
             flat = torch.stack([y.reshape(s, -1) for y in outputs], dim=1)  # (S, K, samples)
             gram += flat @ flat.transpose(1, 2)
             cross += (flat @ stems.double().reshape(s, -1, 1))[..., 0]
-        ridge = 1e-6 * gram.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None] * torch.eye(k, dtype=torch.float64)
-        self.weights = torch.linalg.solve(gram + ridge, cross).T.float().contiguous()
+        self.weights = self.solve(gram, cross)
         return self.weights
+
+    def solve(self, gram: torch.Tensor, cross: torch.Tensor) -> torch.Tensor:
+        """Least-squares weights ``(members, stems)`` from per-stem normal equations (``gram`` ``(S, K, K)``,
+        ``cross`` ``(S, K)``), each stem over the members that have it."""
+        weights = torch.zeros(len(self.members), len(self.stems))
+        for j in range(len(self.stems)):
+            have = self.present[:, j].nonzero()[:, 0]
+            g, c = gram[j][have][:, have], cross[j][have]
+            ridge = 1e-6 * g.diagonal().mean().clamp_min(1e-12) * torch.eye(len(have), dtype=torch.float64)
+            weights[have, j] = torch.linalg.solve(g + ridge, c).float()
+        return weights.contiguous()
 
     # ---- the post-filter -----------------------------------------------------------------------------------------
     def post_filter(self, mixture: torch.Tensor, stems: torch.Tensor) -> torch.Tensor:
