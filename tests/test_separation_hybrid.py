@@ -262,3 +262,18 @@ def test_an_ensemble_takes_a_specialist_for_the_stems_it_has():
     assert max(assert_stream_matches_offline(ensemble, songs[0][0], patterns=["hop", "random"], block_size=300).values()) <= 1e-5
     with pytest.raises(ValueError, match="shares none of its stems"):
         Ensemble([a.config, StreamingSeparator(SR, ("x", "y"), n_fft=256, hop=64, dim=8, layers=1).config])
+
+
+def test_the_magnitude_term_is_zero_at_the_target_and_bounded_where_a_stem_is_silent():
+    module = SeparationModule(tiny(), magnitude_weight=1.0)
+    stems = toy(0.5)
+    assert float(module._magnitude(stems, stems)) <= 1e-10
+    silent = torch.zeros_like(stems)
+    noise = 0.01 * torch.randn(stems.shape, generator=torch.Generator().manual_seed(0))
+    assert 0.0 < float(module._magnitude(noise, silent)) < 1.0  # spectral convergence would divide by zero here
+    estimate = (0.5 * stems).requires_grad_()
+    module._magnitude(estimate, stems).backward()
+    assert torch.isfinite(estimate.grad).all() and float(estimate.grad.abs().sum()) > 0
+    batch = {"mixture": stems.sum(0)[None], "stems": stems[None]}
+    terms = module._common_step(batch, "train")
+    assert float(terms["loss"]) == pytest.approx(float(terms["l1"] + terms["magnitude"]), rel=1e-6)

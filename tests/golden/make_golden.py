@@ -23,8 +23,10 @@ def golden_input(model):
 def golden_inputs(model) -> list:
     """The inputs of a golden run, in ``model.inputs``' order: :func:`golden_input` for one input; for an echo
     canceller (mic, ref), the reference is another melody and the microphone hears it 5 ms later at half its level
-    over the golden input (double talk)."""
+    over the golden input (double talk); for a separator (stereo music), a second melody on the right channel."""
     x = golden_input(model)
+    if model.stems and next(iter(model.input_channels().values())) != 1:
+        return [torch.cat([x, noisy_melody(0.5, model.sample_rate, noise_dbfs=-60.0, seed=2) * 1.5])]
     if list(model.inputs) != ["mic", "ref"]:
         return [x]
     ref = noisy_melody(0.5, model.sample_rate, noise_dbfs=-60.0, seed=1)
