@@ -97,7 +97,7 @@ class EnhancementModule(TaskModule):
         magnitude_weight, complex_weight, phase_weight, time_weight, consistency_weight, metric_weight: loss weights
             (module docstring); ``metric_weight=0`` builds no discriminator.
         grad_clip: max norm of the gradients.
-        init_from: a model folder to start from.
+        init_from: a model folder (or a shipped model's name) to start from.
     """
 
     task = "enhancement"

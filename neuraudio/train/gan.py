@@ -46,7 +46,7 @@ class VocoderGANModule(TaskModule):
         feature_weight: loss weights (``ip_weight`` scales the instantaneous-phase term inside ``phase``: a model
             that refines a classical phase estimate cannot know each partial's absolute phase, so its recipes lower it).
         grad_clip: max norm of each optimizer's gradients.
-        init_from: a model folder to start from.
+        init_from: a model folder (or a shipped model's name) to start from.
     """
 
     task = "vocoder"

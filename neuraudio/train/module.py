@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -34,7 +35,10 @@ class TaskModule(L.LightningModule):
         if init_from:
             # Start from an exported model folder (safetensors, strict): how a committed snapshot resumes training
             # on a machine without the run's checkpoints.
-            from neuraudio.hub import load_folder
+            from neuraudio.hub import load_folder, shipped
+
+            if not Path(init_from).exists() and init_from in shipped():
+                init_from = str(shipped()[init_from])  # a shipped model's name: fine-tune it
 
             # A model with a wider LSTM than the folder's, or extra parts that start as the identity, starts from it
             # by function-preserving widening.
@@ -88,7 +92,7 @@ class EffectModule(TaskModule):
 
     Args:
         model: the Processor to train (its knobs must be the data's knobs).
-        init_from: a model folder whose weights start the training (same class and kwargs).
+        init_from: a model folder (or a shipped model's name) whose weights start the training (same class and kwargs).
         esr_weight, dc_weight, mrstft_weight: loss weights.
         pre_emphasis: coefficient of the 1 - a z^-1 filter before ESR.
         esr_per_item: average each crop's own ESR instead of pooling the batch (for data whose takes differ in

@@ -34,7 +34,7 @@ class SeparationModule(TaskModule):
     Args:
         model: a Processor with ``stems`` and ``training_terms(mixture, stems)``.
         l1_weight, mrstft_weight: loss weights.
-        init_from: a model folder whose weights start the training.
+        init_from: a model folder (or a shipped model's name) whose weights start the training.
     """
 
     task = "separation"
