@@ -94,7 +94,18 @@ def _separation(model: Processor, root):
     for song in folder.songs:
         item = folder.read(song, 0, folder.frames(song))
         estimate = model.process(item["mixture"])
-        yield song, {f"sdr_{s}": metrics.sdr(estimate[i], item["stems"][i]) for i, s in enumerate(stems)}
+        row = {}
+        for i, s in enumerate(stems):
+            target = item["stems"][i]
+            if float(target.pow(2).mean()) <= 1e-8:
+                continue  # a stem silent in this song: SDR is undefined
+            row[f"sdr_{s}"] = metrics.sdr(estimate[i], target)
+            row[f"si_sdr_{s}"] = metrics.si_sdr(estimate[i], target)
+            row[f"sdr_{s}_input"] = metrics.sdr(item["mixture"], target)  # the mixture as the estimate: the floor
+        sdrs = [float(v) for k, v in row.items() if k.startswith("sdr_") and not k.endswith("_input")]
+        if sdrs:
+            row["sdr"] = sum(sdrs) / len(sdrs)
+        yield song, row
 
 
 def _echo(model: Processor, root):

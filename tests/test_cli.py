@@ -458,3 +458,22 @@ def test_eval_enhancement_scores_the_noisy_input_beside_the_model(tmp_path, caps
     for row in report["items"].values():
         assert row["si_sdr"] > row["si_sdr_input"]  # the denoiser improves on its input, and both are reported
         assert ("pesq_wb" in row) == ("pesq_wb_input" in row)
+
+
+def test_eval_separation_scores_sdr_and_si_sdr_beside_the_mixture_and_skips_silent_stems(tmp_path, capsys):
+    from neuraudio.examples import toy_song
+
+    for i, vocals in enumerate((True, False)):
+        stems = toy_song(3.0, 44100, seed=i, vocals=vocals)
+        (tmp_path / f"song{i}").mkdir()
+        parts = {"percussive": stems["drums"], "harmonic": stems["bass"] + stems["other"] + stems["vocals"]}
+        if i == 1:
+            parts["harmonic"] = 0 * parts["harmonic"]  # a song without a harmonic stem
+        for name, audio in parts.items():
+            neuraudio.write_audio(tmp_path / f"song{i}" / f"{name}.wav", audio, 44100, bit_depth="32f")
+    assert main(["eval", "separation", "--model", "hpss", "--data", str(tmp_path), "--json", "-q"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    first, second = report["items"]["song0"], report["items"]["song1"]
+    assert {"sdr_percussive", "si_sdr_percussive", "sdr_percussive_input", "sdr"} <= set(first)
+    assert "sdr_harmonic" in first and "sdr_harmonic" not in second  # silent there: undefined, left out
+    assert first["sdr_percussive"] > first["sdr_percussive_input"] + 3.0  # HPSS finds the drums
