@@ -4,7 +4,7 @@ training path with precomputed linear-stage signals."""
 import torch
 
 from neuraudio.aec.neural import DualMaskAEC
-from neuraudio.nn.d3 import D3Block
+from neuraudio.nn.d3 import D3Block, MultiDilatedConv
 from neuraudio.stream.testing import assert_stream_matches_offline
 from tests.test_aec_linear import echo_path
 
@@ -29,6 +29,21 @@ def test_d3_block_steps_like_its_whole_sequence():
     moved = x.clone()
     moved[..., 10:] += 1.0
     assert torch.equal(block(moved)[..., :10], whole[..., :10])  # causal: the past does not see the future
+
+
+def test_a_multi_dilated_layer_steps_by_one_matrix_product_like_its_convolutions():
+    torch.manual_seed(0)
+    layer = MultiDilatedConv(10, 8, (1, 2, 4), time_dilation=4).eval()
+    for frames in (1, 3):
+        x = torch.randn(2, 10, 21, layer.reach + frames)
+        with torch.no_grad():
+            assert (layer.step(x) - layer(x)).abs().max() <= 1e-5
+    with torch.no_grad():
+        layer.convs[1].weight.add_(1.0)  # the cached matrix follows the weights
+        assert (layer.step(x) - layer(x)).abs().max() <= 1e-5
+    x.requires_grad_()
+    layer.step(x).sum().backward()  # where gradients are wanted it is the convolutions
+    assert x.grad is not None and layer.convs[0].weight.grad is not None
 
 
 def test_dual_mask_aec_streams_like_offline_with_two_inputs():
