@@ -277,3 +277,24 @@ def test_the_magnitude_term_is_zero_at_the_target_and_bounded_where_a_stem_is_si
     batch = {"mixture": stems.sum(0)[None], "stems": stems[None]}
     terms = module._common_step(batch, "train")
     assert float(terms["loss"]) == pytest.approx(float(terms["l1"] + terms["magnitude"]), rel=1e-6)
+
+
+def test_an_ensemble_of_members_named_by_reference_saves_only_its_weights(tmp_path):
+    import neuraudio
+    from neuraudio import hub
+    from neuraudio.separation.ensemble import Ensemble
+
+    a, b = tiny(), tiny(stems=("high", "low"), width=6)
+    hub.save_folder(a, tmp_path / "a", name="a", task="separation")
+    hub.save_folder(b, tmp_path / "b", name="b", task="separation")
+    ensemble = Ensemble([{"model": str(tmp_path / "a")}, b.config]).eval()  # one referenced, one embedded
+    ensemble.members[1].load_state_dict(b.state_dict())
+    songs = [(s.sum(0), s) for s in (toy(1.0, seed=i) for i in range(2))]
+    ensemble.fit(songs)
+    keys = set(ensemble.state_dict())
+    assert "weights" in keys and not any(k.startswith("members.0.") for k in keys)
+    assert any(k.startswith("members.1.") for k in keys)
+    hub.save_folder(ensemble, tmp_path / "ens", name="ens", task="separation")
+    loaded = neuraudio.load(tmp_path / "ens")
+    mix = songs[0][0]
+    assert (loaded.process(mix) - ensemble.process(mix)).abs().max() <= 1e-6

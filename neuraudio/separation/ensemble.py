@@ -34,7 +34,9 @@ class Ensemble(Processor):
     """Separators combined per stem (module docstring).
 
     Args:
-        members: ``[{"class": "neuraudio.pkg.module:Class", "kwargs": {...}}, ...]``.
+        members: ``[{"class": "neuraudio.pkg.module:Class", "kwargs": {...}}, ...]`` (the member's weights are
+            saved in the ensemble's folder) or ``{"model": NAME}`` (a shipped model, or a model folder, loaded with
+            its own weights and referenced by name: the ensemble's folder holds only its weights matrix).
         wiener: the multichannel Wiener post-filter (offline only: a streaming ensemble refuses it).
         n_fft, hop: the post-filter's STFT.
     """
@@ -47,7 +49,11 @@ class Ensemble(Processor):
 
         if len(members) < 2:
             raise ValueError("an ensemble needs at least two separators.")
-        models = [build(m["class"], dict(m["kwargs"]), f"ensemble member {i}") for i, m in enumerate(members)]
+        from neuraudio.hub import load
+
+        models = [load(m["model"]) if "model" in m else build(m["class"], dict(m["kwargs"]), f"ensemble member {i}")
+                  for i, m in enumerate(members)]
+        self_referenced = [i for i, m in enumerate(members) if "model" in m]
         first = models[0]
         for i, model in enumerate(models[1:], start=1):
             if model.sample_rate != first.sample_rate or not set(model.stems or ()) & set(first.stems or ()) or \
@@ -59,6 +65,10 @@ class Ensemble(Processor):
             raise ValueError(f"{type(first).__name__} has no stems; an ensemble combines separators.")
         super().__init__(first.sample_rate, math.lcm(*(m.hop for m in models)))
         self.members = torch.nn.ModuleList(models)
+        # members loaded by name keep their own weights out of the ensemble's state (and folder)
+        self._referenced = tuple(f"members.{i}." for i in self_referenced)
+        self._register_state_dict_hook(Ensemble._drop_referenced)
+        self._register_load_state_dict_pre_hook(self._fill_referenced)
         self.stems, self.inputs = tuple(first.stems), first.inputs
         self.in_channels, self.out_channels = first.in_channels, first.out_channels
         # member stem order -> ours (-1: the member lacks that stem and contributes silence with weight 0)
@@ -69,6 +79,18 @@ class Ensemble(Processor):
         self.register_buffer("weights", self.present.float() / count)
         self.wiener = bool(wiener)
         self.transform = STFT(n_fft, hop, center=True, pad_mode="constant") if wiener else None
+
+    @staticmethod
+    def _drop_referenced(module, state: dict, prefix: str, local_metadata) -> None:
+        for key in [k for k in state if k[len(prefix):].startswith(module._referenced or ("\0",))]:
+            del state[key]
+
+    def _fill_referenced(self, state: dict, prefix: str, local_metadata, strict, missing, unexpected, errors) -> None:
+        if not self._referenced:
+            return
+        for name, value in torch.nn.Module.state_dict(self.members, prefix=prefix + "members.", keep_vars=True).items():
+            if name[len(prefix):].startswith(self._referenced) and name not in state:
+                state[name] = value.detach()
 
     @staticmethod
     def _ours(y: torch.Tensor, order: list[int]) -> torch.Tensor:

@@ -1,6 +1,8 @@
 """Fit an ensemble of separators (``neuraudio.separation.ensemble.Ensemble``) on validation songs and save it as
 one model folder: per stem, least-squares weights of the members' estimates. The ensemble's stems are the first
-member's; a specialist (e.g. ``vocals-stream``: vocals/accompaniment) contributes to the stems it shares.
+member's; a specialist (e.g. ``vocals-stream``: vocals/accompaniment) contributes to the stems it shares. A member
+named as a shipped model is referenced by name (the folder holds only the weights matrix); a member given as a
+folder is embedded (its weights copied into the ensemble's folder).
 
     python recipes/separation/ensemble.py models/hybrid-4stem models/vocals-stream \\
         --data data/separation_val --out models/ensemble-4stem
@@ -24,8 +26,11 @@ from neuraudio.datasets.separation import SeparationFolder
 from neuraudio.separation.ensemble import Ensemble
 
 
-def build(members, wiener: bool) -> Ensemble:
-    ensemble = Ensemble([m.config for m in members], wiener=wiener).eval()
+def build(specs, members, wiener: bool) -> Ensemble:
+    """A shipped member is referenced by name (its weights stay in its own folder); any other is embedded."""
+    shipped = hub.shipped()
+    ensemble = Ensemble([{"model": spec} if spec in shipped else m.config for spec, m in zip(specs, members)],
+                        wiener=wiener).eval()
     for own, member in zip(ensemble.members, members):
         own.load_state_dict(member.state_dict())
     return ensemble
@@ -68,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(songs)} songs of {args.data}, first {args.seconds:g} s; members: {', '.join(args.members)}")
 
     # every member's estimates once (the ensemble's members are the same modules, so its combination is cheap)
-    ensemble = build(members, args.wiener)
+    ensemble = build(args.members, members, args.wiener)
     latency = ensemble.step_latency
     outputs = {}
     with torch.inference_mode():
@@ -85,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, list[dict[str, float]]] = {m: [] for m in [*args.members, "ensemble (2-fold)"]}
     with torch.inference_mode():
         for fit_on, held_out in (halves, halves[::-1]):
-            fold = build(members, False)
+            fold = build(args.members, members, False)
             fold.weights = _fit(fold, fit_on, outputs, stems)
             for name, mixture, target in held_out:
                 for k, m in enumerate(args.members):

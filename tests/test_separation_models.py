@@ -1,0 +1,114 @@
+"""The shipped separators on a synthetic song (``neuraudio.examples.toy_song``: drums, bass, a pad and a
+voice-like tone; the tests make their own signals): drums, bass and other better than the mixture itself by SI-SDR
+(which a quiet estimate cannot game), the streaming separator in the Engine at 1024-sample blocks, an instrumental
+leaves the vocals stem quiet, the command line on a song file and on bad input, and the fine-tuning recipe starting
+from hybrid-4stem.
+
+The toy song's voice-like tone is not what the models learned as vocals (TTS syllables sung over General MIDI
+instruments): both leave it 23-27 dB too quiet, so no test asserts on extracting it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import neuraudio
+from neuraudio import metrics
+from neuraudio.cli import main
+from neuraudio.examples import toy_song
+from neuraudio.stream.testing import assert_stream_matches_offline
+
+SR = 44100
+ROOT = Path(__file__).resolve().parent.parent
+# thresholds: the shipped models' figures on toy_song(6 s, seed 3 or 4) (in the comments), with margin
+HYBRID_SI_SDR_GAIN_DB = {"drums": 3.0, "bass": 3.0, "other": 2.0}  # measured +5.69, +5.58, +3.96 over the mixture
+INSTRUMENTAL_VOCALS_DB = {"vocals-stream": -35.0, "hybrid-4stem": -25.0}  # measured -49.0, -36.1 dB under the mix
+
+
+@pytest.fixture(scope="module")
+def song():
+    stems = toy_song(6.0, SR, seed=3)
+    return sum(stems.values()), stems
+
+
+def test_hybrid_4stem_estimates_drums_bass_and_other_better_than_the_mixture(song):
+    mix, stems = song
+    model = neuraudio.load("hybrid-4stem")
+    with torch.inference_mode():
+        y = model.process(mix)
+    assert y.shape == (4, 2, mix.shape[-1])
+    for name, threshold in HYBRID_SI_SDR_GAIN_DB.items():
+        i = list(model.stems).index(name)
+        gain = float(metrics.si_sdr(y[i], stems[name]) - metrics.si_sdr(mix, stems[name]))
+        assert gain >= threshold, (name, gain)
+
+
+def test_vocals_stream_in_the_engine_at_1024_sample_blocks(song):
+    mix, stems = song
+    model = neuraudio.load("vocals-stream")
+    assert model.latency <= 0.1 * SR  # the issue's bound: 100 ms
+    with torch.inference_mode():
+        offline = model.process(mix)
+    assert (offline.sum(0) - mix).abs().max() <= 1e-4  # the accompaniment is the rest
+    # a host that promises whole multiples of the hop (512) adds nothing to the model's 35 ms
+    engine = neuraudio.Engine(model, SR, block_size=1024, channels=2, block_multiple=512).prepare()
+    assert engine.latency == model.latency
+    make = lambda block_size, channels: neuraudio.Engine(model, SR, block_size, channels=channels,  # noqa: E731
+                                                         block_multiple=512).prepare()
+    errors = assert_stream_matches_offline(model, mix[:, : 172 * 512], patterns=["3hop+7", "random"], block_size=1024,
+                                           block_multiple=512, make_runner=make)  # blocks of 1024, then 0-1024
+    assert max(errors.values()) <= 1e-4
+
+
+def test_an_instrumental_leaves_the_vocals_stem_quiet():
+    stems = toy_song(6.0, SR, seed=4, vocals=False)
+    mix = sum(stems.values())
+    for name in ("vocals-stream", "hybrid-4stem"):
+        model = neuraudio.load(name)
+        with torch.inference_mode():
+            vocals = model.process(mix)[list(model.stems).index("vocals")]
+        level = 10 * torch.log10(vocals.pow(2).mean() / mix.pow(2).mean())
+        assert float(level) <= INSTRUMENTAL_VOCALS_DB[name], (name, float(level))
+
+
+def test_the_command_line_separates_a_song_file_and_refuses_bad_input(song, tmp_path):
+    mix, _ = song
+    path = tmp_path / "song.flac"
+    neuraudio.write_audio(path, mix, SR, bit_depth="24")
+    out = tmp_path / "out"
+    assert main(["separate", "vocals-stream", str(path), "-o", str(out), "-q"]) == 0
+    written = sorted(p.name for p in (out / "song").iterdir())
+    assert written == ["accompaniment.flac", "vocals.flac"]
+    vocals, rate = neuraudio.read_audio(out / "song" / "vocals.flac")
+    with torch.inference_mode():
+        expected = neuraudio.load("vocals-stream").process(neuraudio.read_audio(path)[0])[0]
+    assert rate == SR and (vocals - expected).abs().max() <= 1e-4
+    (tmp_path / "bad.wav").write_text("not audio")
+    assert main(["separate", "hybrid-4stem", str(tmp_path / "bad.wav"), "-o", str(tmp_path / "b")]) == 1
+    assert not (tmp_path / "b" / "bad").exists()
+
+
+def test_the_fine_tuning_recipe_starts_from_hybrid_4stem(tmp_path):
+    pytest.importorskip("lightning")
+    for k in range(3):
+        (tmp_path / "my_stems" / f"song{k}").mkdir(parents=True)
+        for name, audio in toy_song(3.0, SR, seed=10 + k).items():
+            neuraudio.write_audio(tmp_path / "my_stems" / f"song{k}" / f"{name}.wav", audio, SR)
+    run = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "neuraudio", "train", str(ROOT / "recipes/separation/finetune_4stem.yaml"),
+         "--data.init_args.root", str(tmp_path / "my_stems"), "--trainer.default_root_dir", str(run),
+         "--trainer.max_steps", "2", "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+         "--data.init_args.crop_seconds", "1", "--data.init_args.batch_size", "1",
+         "--data.init_args.crops_per_epoch", "2", "--data.init_args.num_workers", "0",
+         "--data.init_args.val_fraction", "0.34"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from neuraudio.train.export import load_checkpoint
+
+    tuned, _ = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    start = neuraudio.load("hybrid-4stem").state_dict()
+    moved = max(float((v - start[k]).abs().max()) for k, v in tuned.state_dict().items() if v.is_floating_point())
+    assert 0.0 < moved <= 1e-2  # two Adam steps of lr 1e-4 from the shipped weights
