@@ -72,28 +72,6 @@ else  # continue the best of the first set (recipes/vocoding/derive.py made data
 fi
 wait
 # at most 8 files come back (16 MiB each): each model as float16 safetensors + config.json, two per tar; logs in one
-python3 - "$OUT" <<'PY'
-import json, sys, tarfile
-from pathlib import Path
-from safetensors.torch import load_file, save_file
-out = Path(sys.argv[1])
-names = sorted(p.name for p in (out / "models").iterdir() if (p / "model.safetensors").is_file()) \
-    if (out / "models").is_dir() else []
-for i in range(0, len(names), 2):
-    with tarfile.open(out / f"models-{i // 2}.tar", "w") as tar:
-        for name in names[i : i + 2]:
-            folder = out / "models" / name
-            half = {k: v.half() if v.is_floating_point() else v for k, v in load_file(folder / "model.safetensors").items()}
-            save_file(half, out / f"{name}.fp16.safetensors")
-            tar.add(out / f"{name}.fp16.safetensors", f"{name}/model.fp16.safetensors")
-            tar.add(folder / "config.json", f"{name}/config.json")
-            (out / f"{name}.fp16.safetensors").unlink()
-with tarfile.open(out / "train-logs.tar", "w") as tar:
-    for log in sorted(out.glob("train-*.log")):
-        tar.add(log, log.name)
-    for csv in sorted(out.glob("runs/*/logs/version_0/metrics.csv")):
-        tar.add(csv, f"{csv.parents[2].name}-metrics.csv")
-print("packed:", ", ".join(names))
-PY
+python3 "$(dirname "$0")/gpu_pack.py" "$OUT" --per-tar 2
 rm -rf "$OUT/runs" "$OUT/models" "$OUT"/train-*.log
 ls -la "$OUT"

@@ -38,12 +38,11 @@ def songs(data: str, rate: int, seconds: float, groups: dict | None, stems: list
         yield name, folder, folder.read(name, 0, length)
 
 
-def estimate(spec: str, mixture: torch.Tensor, stems: list[str], song, folder, offset: int):
-    """``(S, 2, T)`` in ``stems`` order (a stem the model lacks is None)."""
+def estimate(spec: str, model, mixture: torch.Tensor, stems: list[str], song, folder, offset: int):
+    """``{stem: (2, T)}`` for the stems the model gives (``model`` is None for the mixture itself)."""
     if spec == "mixture":
         return {s: mixture for s in stems}
     if spec.startswith("query:"):
-        model = neuraudio.load(spec[6:])
         out = {}
         for s in stems:
             clip = folder.read_stem(song, s, offset, min(3 * model.sample_rate, folder.frames(song) - offset))
@@ -51,7 +50,6 @@ def estimate(spec: str, mixture: torch.Tensor, stems: list[str], song, folder, o
                 continue  # no audible query in this song
             out[s] = model.with_query(clip).process(mixture)[0]
         return out
-    model = neuraudio.load(spec)
     y = model.process(mixture)
     return {s: y[list(model.stems).index(s)] for s in stems if s in model.stems}
 
@@ -61,11 +59,13 @@ def quality(args) -> None:
     groups = {"accompaniment": ["drums", "bass", "other"]} if "accompaniment" in args.stems else None
     scores: dict = {}
     count = 0
+    models = {spec: neuraudio.load(spec.removeprefix("query:")) for spec in args.models}  # loaded once
     for song, folder, item in songs(args.data, 44100, args.seconds, groups, args.stems):
         count += 1
         for spec in ["mixture", *args.models]:
             with torch.inference_mode():
-                out = estimate(spec, item["mixture"], args.stems, song, folder, round(args.query_offset * 44100))
+                out = estimate(spec, models.get(spec), item["mixture"], args.stems, song, folder,
+                               round(args.query_offset * 44100))
             for i, stem in enumerate(args.stems):
                 target = item["stems"][i]
                 if stem not in out or float(target.pow(2).mean()) < 1e-8:

@@ -59,8 +59,9 @@ class MultiDilatedConv(nn.Module):
         return out.reshape(b, n, -1, bins).permute(0, 2, 3, 1)
 
     def _tap_matrix(self, bins: int, device, dtype):
-        """The index and the weight matrix of :meth:`step`, rebuilt when the weights, bins, device or dtype change."""
-        key = (bins, device, dtype, tuple((conv.weight._version, conv.weight.data_ptr()) for conv in self.convs))
+        """The index, weight matrix and bias of :meth:`step`, rebuilt when a parameter, the bins, the device or the
+        dtype change."""
+        key = (bins, device, dtype, tuple((p._version, p.data_ptr()) for p in self.parameters()))
         cached = getattr(self, "_step_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]

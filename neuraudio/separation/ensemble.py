@@ -75,6 +75,7 @@ class Ensemble(Processor):
         self.order = [[list(m.stems).index(s) if s in m.stems else -1 for s in self.stems] for m in models]
         self.register_buffer("present", torch.tensor([[i >= 0 for i in order] for order in self.order]),
                              persistent=False)
+        self.register_buffer("pick", torch.tensor(self.order).clamp_min(0), persistent=False)  # index per member
         count = self.present.sum(0, keepdim=True).clamp_min(1)
         self.register_buffer("weights", self.present.float() / count)
         self.wiener = bool(wiener)
@@ -82,8 +83,9 @@ class Ensemble(Processor):
 
     @staticmethod
     def _drop_referenced(module, state: dict, prefix: str, local_metadata) -> None:
-        for key in [k for k in state if k[len(prefix):].startswith(module._referenced or ("\0",))]:
-            del state[key]
+        if module._referenced:
+            for key in [k for k in state if k[len(prefix):].startswith(module._referenced)]:
+                del state[key]
 
     def _fill_referenced(self, state: dict, prefix: str, local_metadata, strict, missing, unexpected, errors) -> None:
         if not self._referenced:
@@ -92,14 +94,10 @@ class Ensemble(Processor):
             if name[len(prefix):].startswith(self._referenced) and name not in state:
                 state[name] = value.detach()
 
-    @staticmethod
-    def _ours(y: torch.Tensor, order: list[int]) -> torch.Tensor:
-        """A member's ``(..., its stems, C, T)`` in this ensemble's stem order, silence where it lacks one."""
-        picked = y[..., [max(i, 0) for i in order], :, :]
-        if min(order) >= 0:
-            return picked
-        keep = torch.tensor([i >= 0 for i in order], device=y.device).view(-1, 1, 1)
-        return picked * keep
+    def in_order(self, y: torch.Tensor, k: int) -> torch.Tensor:
+        """Member ``k``'s ``(..., its stems, C, T)`` in this ensemble's stem order, silence where it lacks one."""
+        picked = y.index_select(-3, self.pick[k])
+        return picked if min(self.order[k]) >= 0 else picked * self.present[k].view(-1, 1, 1).to(picked.dtype)
 
     @property
     def step_latency(self) -> int:
@@ -107,7 +105,7 @@ class Ensemble(Processor):
 
     def _combine(self, outputs: list[torch.Tensor]) -> torch.Tensor:
         """Member outputs ``(..., stems, C, T)`` (already aligned) -> ``(..., stems, C, T)``."""
-        stacked = torch.stack([self._ours(y, order) for y, order in zip(outputs, self.order)])  # (K, ..., S, C, T)
+        stacked = torch.stack([self.in_order(y, k) for k, y in enumerate(outputs)])  # (K, ..., S, C, T)
         w = self.weights.to(stacked.dtype).reshape(len(self.members), *([1] * (stacked.ndim - 4)), len(self.stems), 1, 1)
         return (w * stacked).sum(0)
 
@@ -149,26 +147,27 @@ class Ensemble(Processor):
     def fit(self, songs: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         """Least-squares weights per stem from ``(mixture (C, T), stems (S, C, T))`` pairs, stems in this ensemble's
         order; returns and keeps them ``(members, stems)``."""
+        return self.fit_outputs(([self.in_order(m.process(mixture), k) for k, m in enumerate(self.members)], stems)
+                                for mixture, stems in songs)
+
+    @torch.no_grad()
+    def fit_outputs(self, items: Iterable[tuple[list[torch.Tensor], torch.Tensor]]) -> torch.Tensor:
+        """:meth:`fit` from the members' estimates already computed: ``([y_k (S, C, T) in this ensemble's order
+        (:meth:`in_order`), ...], stems (S, C, T))`` pairs; returns and keeps the weights."""
         k, s = len(self.members), len(self.stems)
         gram, cross = torch.zeros(s, k, k, dtype=torch.float64), torch.zeros(s, k, dtype=torch.float64)
-        for mixture, stems in songs:
-            outputs = [self._ours(m.process(mixture), order).double() for m, order in zip(self.members, self.order)]
-            flat = torch.stack([y.reshape(s, -1) for y in outputs], dim=1)  # (S, K, samples)
+        for outputs, stems in items:
+            flat = torch.stack([y.double().reshape(s, -1) for y in outputs], dim=1)  # (S, K, samples)
             gram += flat @ flat.transpose(1, 2)
             cross += (flat @ stems.double().reshape(s, -1, 1))[..., 0]
-        self.weights = self.solve(gram, cross)
-        return self.weights
-
-    def solve(self, gram: torch.Tensor, cross: torch.Tensor) -> torch.Tensor:
-        """Least-squares weights ``(members, stems)`` from per-stem normal equations (``gram`` ``(S, K, K)``,
-        ``cross`` ``(S, K)``), each stem over the members that have it."""
         weights = torch.zeros(len(self.members), len(self.stems))
         for j in range(len(self.stems)):
             have = self.present[:, j].nonzero()[:, 0]
             g, c = gram[j][have][:, have], cross[j][have]
             ridge = 1e-6 * g.diagonal().mean().clamp_min(1e-12) * torch.eye(len(have), dtype=torch.float64)
             weights[have, j] = torch.linalg.solve(g + ridge, c).float()
-        return weights.contiguous()
+        self.weights = weights.contiguous()
+        return self.weights
 
     # ---- the post-filter -----------------------------------------------------------------------------------------
     def post_filter(self, mixture: torch.Tensor, stems: torch.Tensor) -> torch.Tensor:

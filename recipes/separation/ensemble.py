@@ -26,13 +26,15 @@ from neuraudio.datasets.separation import SeparationFolder
 from neuraudio.separation.ensemble import Ensemble
 
 
-def build(specs, members, wiener: bool) -> Ensemble:
+def build(specs, wiener: bool) -> Ensemble:
     """A shipped member is referenced by name (its weights stay in its own folder); any other is embedded."""
     shipped = hub.shipped()
-    ensemble = Ensemble([{"model": spec} if spec in shipped else m.config for spec, m in zip(specs, members)],
+    folders = {spec: neuraudio.load(spec) for spec in specs if spec not in shipped}
+    ensemble = Ensemble([{"model": spec} if spec in shipped else folders[spec].config for spec in specs],
                         wiener=wiener).eval()
-    for own, member in zip(ensemble.members, members):
-        own.load_state_dict(member.state_dict())
+    for own, spec in zip(ensemble.members, specs):
+        if spec in folders:
+            own.load_state_dict(folders[spec].state_dict())
     return ensemble
 
 
@@ -60,26 +62,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {out} already exists and is not empty; choose a new folder.", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
-    members = [neuraudio.load(m) for m in args.members]
-    stems = list(members[0].stems)
-    folder = SeparationFolder(args.data, members[0].sample_rate, 2, stems)
+    ensemble = build(args.members, args.wiener)
+    members = list(ensemble.members)
+    stems = list(ensemble.stems)
+    folder = SeparationFolder(args.data, ensemble.sample_rate, 2, stems)
     songs = []
     for name in sorted(folder.songs):
-        item = folder.read(name, 0, min(folder.frames(name), round(args.seconds * members[0].sample_rate)))
+        item = folder.read(name, 0, min(folder.frames(name), round(args.seconds * ensemble.sample_rate)))
         songs.append((name, item["mixture"], item["stems"]))
     if len(songs) < 2:
         print(f"error: {args.data} holds {len(songs)} song(s); the two-fold check needs at least two.", file=sys.stderr)
         return 2
     print(f"{len(songs)} songs of {args.data}, first {args.seconds:g} s; members: {', '.join(args.members)}")
 
-    # every member's estimates once (the ensemble's members are the same modules, so its combination is cheap)
-    ensemble = build(args.members, members, args.wiener)
-    latency = ensemble.step_latency
+    # every member's estimates once, in the ensemble's stem order; each fit and combination reuses them
     outputs = {}
     with torch.inference_mode():
         for name, mixture, _ in songs:
-            outputs[name] = [Ensemble._ours(m.process(mixture), order)
-                             for m, order in zip(members, ensemble.order)]
+            outputs[name] = [ensemble.in_order(m.process(mixture), k) for k, m in enumerate(members)]
+
+    def fit(on) -> torch.Tensor:
+        return ensemble.fit_outputs((outputs[name], target) for name, _, target in on).clone()
 
     def combined(name, mixture, weights):
         w = weights.view(len(members), len(stems), 1, 1)
@@ -90,15 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, list[dict[str, float]]] = {m: [] for m in [*args.members, "ensemble (2-fold)"]}
     with torch.inference_mode():
         for fit_on, held_out in (halves, halves[::-1]):
-            fold = build(args.members, members, False)
-            fold.weights = _fit(fold, fit_on, outputs, stems)
+            weights = fit(fit_on)
             for name, mixture, target in held_out:
                 for k, m in enumerate(args.members):
-                    own = list(members[k].stems)
-                    est = torch.stack([outputs[name][k][i] for i in range(len(stems))])
-                    rows[m].append({s: v for s, v in score(est, target, stems).items() if s in own})
-                rows["ensemble (2-fold)"].append(score(combined(name, mixture, fold.weights), target, stems))
-    print(f"SDR (dB), mean over songs where the stem sounds; the ensemble's weights fit on the other half"
+                    own = members[k].stems
+                    rows[m].append({s: v for s, v in score(outputs[name][k], target, stems).items() if s in own})
+                rows["ensemble (2-fold)"].append(score(combined(name, mixture, weights), target, stems))
+    print("SDR (dB), mean over songs where the stem sounds; the ensemble's weights fit on the other half"
           + (", Wiener post-filter" if args.wiener else ""))
     print(f"{'model':<28}" + "".join(f"{s:>9}" for s in stems) + f"{'mean':>9}")
     summary = {}
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line + (f"{summary[model]:9.2f}" if summary[model] is not None else f"{'-':>9}"))
 
     with torch.inference_mode():
-        ensemble.weights = _fit(ensemble, songs, outputs, stems)
+        fit(songs)  # the weights the folder keeps
     print("weights (members x stems), fit on every song:")
     for k, m in enumerate(args.members):
         print(f"  {m:<26}" + "".join(f"{float(w):9.3f}" for w in ensemble.weights[k]))
@@ -127,17 +128,6 @@ def main(argv: list[str] | None = None) -> int:
                     metrics={"two_fold_sdr": {k: v for k, v in summary.items() if v is not None}})
     print(f"wrote {out}: latency {ensemble.latency} samples")
     return 0
-
-
-def _fit(ensemble: Ensemble, songs, outputs, stems) -> torch.Tensor:
-    """Ensemble.fit's least squares from the members' cached estimates."""
-    k, s = len(ensemble.members), len(stems)
-    gram, cross = torch.zeros(s, k, k, dtype=torch.float64), torch.zeros(s, k, dtype=torch.float64)
-    for name, _, target in songs:
-        flat = torch.stack([y.double().reshape(s, -1) for y in outputs[name]], dim=1)
-        gram += flat @ flat.transpose(1, 2)
-        cross += (flat @ target.double().reshape(s, -1, 1))[..., 0]
-    return ensemble.solve(gram, cross)
 
 
 if __name__ == "__main__":
