@@ -12,9 +12,12 @@ recipes/separation/prepare.py):
     python benchmarks/separation.py quality --data data/separation_val hybrid-4stem query:query-bandsplit
     python benchmarks/separation.py speed hybrid-4stem --threads 2
     python benchmarks/separation.py speed hybrid-4stem --device cuda
+    python benchmarks/separation.py toy hybrid-4stem vocals-stream
     python benchmarks/separation.py pictures hybrid-4stem --song ../shared/data/music/mixture_demucs_test.flac \
         --out pretrained/hybrid-4stem/stems.png
 
+* toy: each model on ``neuraudio.examples.toy_song`` (the signal of tests/test_separation_models.py): SDR, SI-SDR
+  and level per stem beside the mixture's, and the vocals left on an instrumental.
 * pictures: log spectrograms of a song (any audio file, no stems needed) and of each stem a model separates from
   it, on one colour scale (a quiet stem looks quiet).
 """
@@ -136,6 +139,34 @@ def pictures(args) -> None:
     spectrograms(rows, args.out, rate=model.sample_rate, n_fft=4096, hop=1024, height=1.8, shared_scale=True)
 
 
+def toy(args) -> None:
+    from neuraudio.examples import toy_song
+
+    torch.set_num_threads(args.threads)
+    song = toy_song(6.0, 44100, seed=3)
+    mix = sum(song.values())
+    instrumental = toy_song(6.0, 44100, seed=4, vocals=False)
+    inst_mix = sum(instrumental.values())
+    print("toy_song(6 s, seed 3): per stem, SDR and SI-SDR of the estimate and of the mixture, and the estimate's "
+          "level against the true stem; vocals level on an instrumental (seed 4) against its mixture")
+    print(f"{'model':<24}{'stem':<9}{'SDR':>7}{'SI-SDR':>8}{'mix SDR':>9}{'mix SI':>8}{'level dB':>10}")
+    for spec in args.models:
+        model = neuraudio.load(spec)
+        with torch.inference_mode():
+            y = model.process(mix)
+            y_inst = model.process(inst_mix)
+        for i, stem in enumerate(model.stems):
+            if stem not in song:
+                continue
+            t = song[stem]
+            level = 10 * torch.log10(y[i].pow(2).mean() / t.pow(2).mean())
+            print(f"{spec:<24}{stem:<9}{float(metrics.sdr(y[i], t)):7.2f}{float(metrics.si_sdr(y[i], t)):8.2f}"
+                  f"{float(metrics.sdr(mix, t)):9.2f}{float(metrics.si_sdr(mix, t)):8.2f}{float(level):10.1f}")
+        if "vocals" in model.stems:
+            v = y_inst[list(model.stems).index("vocals")]
+            print(f"{spec:<24}instrumental: vocals {float(10 * torch.log10(v.pow(2).mean() / inst_mix.pow(2).mean())):.1f} dB under the mixture")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,8 +189,11 @@ def main() -> None:
     p.add_argument("--start", type=float, default=0.0, help="seconds into the song")
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--threads", type=int, default=1)
+    t = sub.add_parser("toy")
+    t.add_argument("models", nargs="+")
+    t.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    {"quality": quality, "speed": speed, "pictures": pictures}[args.command](args)
+    {"quality": quality, "speed": speed, "pictures": pictures, "toy": toy}[args.command](args)
 
 
 if __name__ == "__main__":

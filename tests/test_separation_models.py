@@ -22,7 +22,8 @@ from neuraudio.stream.testing import assert_stream_matches_offline
 
 SR = 44100
 ROOT = Path(__file__).resolve().parent.parent
-# thresholds: the shipped models' figures on toy_song(6 s, seed 3 or 4) (in the comments), with margin
+# thresholds: the shipped models' figures on toy_song(6 s, seed 3 or 4) (in the comments, printed by
+# `python benchmarks/separation.py toy hybrid-4stem vocals-stream`), with margin
 HYBRID_SI_SDR_GAIN_DB = {"drums": 3.0, "bass": 3.0, "other": 2.0}  # measured +5.69, +5.58, +3.96 over the mixture
 INSTRUMENTAL_VOCALS_DB = {"vocals-stream": -35.0, "hybrid-4stem": -25.0}  # measured -49.0, -36.1 dB under the mix
 
