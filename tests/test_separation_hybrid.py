@@ -202,6 +202,30 @@ def test_query_items_take_an_audible_stem_and_a_query_of_it_from_elsewhere(tmp_p
         assert float(item["query"].pow(2).mean()) > 1e-3  # the query is the tone too, from some song
 
 
+def test_query_items_can_target_a_group_of_stems_with_a_query_of_that_group(tmp_path):
+    import neuraudio
+    from neuraudio.datasets.separation import QuerySet, SeparationFolder
+
+    t = torch.arange(4000) / SR
+    for song in ("a", "b"):
+        (tmp_path / song).mkdir()
+        for name, f in (("low", 200.0), ("high", 900.0), ("bass", 60.0)):
+            neuraudio.write_audio(tmp_path / song / f"{name}.wav", 0.2 * torch.sin(2 * torch.pi * f * t).expand(2, -1),
+                                  SR, bit_depth="32f")
+    folder = SeparationFolder(tmp_path, SR, 2, groups={"other": ["low", "high"]})
+    items = QuerySet(folder, ["a", "b"], 1000, 800, count=12, random=False, seed=1, group_probability=1.0)
+    for i in range(len(items)):
+        item = items[i]
+        both = folder.read_stem("a", "other", 0, 1000)
+        # every target is the group: two tones summed, not one (its power is that of two equal tones)
+        assert abs(float(item["stems"].pow(2).mean()) - float(both.pow(2).mean())) < 2e-3
+        assert abs(float(item["query"].pow(2).mean()) - float(both.pow(2).mean())) < 2e-3
+        assert item["mixture"].shape == (2, 1000)
+    never = QuerySet(folder, ["a", "b"], 1000, 800, count=12, random=False, seed=1, group_probability=0.0)
+    single = 0.2 ** 2 / 2
+    assert all(abs(float(never[i]["stems"].pow(2).mean()) - single) < 2e-3 for i in range(12))
+
+
 def test_ensemble_fit_beats_its_members_streams_and_its_wiener_stems_sum_to_the_mixture(tmp_path):
     import neuraudio
     from neuraudio import hub, metrics

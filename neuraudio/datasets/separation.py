@@ -98,15 +98,19 @@ class QuerySet(CropSet):
 
     Each item takes a random song and one of its stems that is audible in the crop (mean power above 1e-6) as the
     target; the mixture is the sum of the song's stems there; the query is the same stem elsewhere: another stretch of
-    the same song, or (with probability ``other_song``) of another song that has a stem of that name. With
-    ``random=False`` (validation) the choices are fixed by ``seed``, ``count`` items.
+    the same song, or (with probability ``other_song``) of another song that has a stem of that name. The folder's
+    groups are targets too (``other: [guitar, lead, piano, strings]`` teaches the model to answer a query that is
+    itself a mix, as the four-stem comparison with a fixed-stem model asks), each drawn with probability
+    ``group_probability`` when audible. With ``random=False`` (validation) the choices are fixed by ``seed``,
+    ``count`` items.
     """
 
     def __init__(self, folder: SeparationFolder, songs: Sequence[str], crop: int, query: int, count: int,
-                 other_song: float = 0.5, random: bool = True, seed: int = 0):
+                 other_song: float = 0.5, random: bool = True, seed: int = 0, group_probability: float = 0.25):
         super().__init__(songs, crop, count, random=True)
         self.folder, self.query, self.other_song = folder, int(query), float(other_song)
         self.fixed, self.seed = not random, seed
+        self.group_probability = float(group_probability)
 
     def __len__(self) -> int:
         return self.count
@@ -123,15 +127,23 @@ class QuerySet(CropSet):
                 break
         else:
             raise DataError("no audible stem in 20 random crops: are the songs silent?")
+        mixture = item["stems"].sum(0)
         i = audible[draw(len(audible))]
-        stem = self.folder.stems[i]
+        stem, target = self.folder.stems[i], item["stems"][i : i + 1]
+        groups = [g for g in self.folder.groups if g not in self.folder.stems]
+        if groups and float(torch.rand((), generator=gen)) < self.group_probability:
+            group = groups[draw(len(groups))]
+            summed = self.folder.read_stem(song, group, start, self.crop)
+            if float(summed.pow(2).mean()) > 1e-6:
+                stem, target = group, summed[None]
+        has = lambda n: any(m in self.folder.songs[n] for m in self.folder.groups.get(stem, [stem]))  # noqa: E731
         source = song
-        others = [n for n in self.names if n != song and stem in self.folder.songs[n]]
+        others = [n for n in self.names if n != song and has(n)]
         if others and float(torch.rand((), generator=gen)) < self.other_song:
             source = others[draw(len(others))]
         at = draw(self.frames(source) - self.query + 1)
         query = self.folder.read_stem(source, stem, at, self.query)
-        return {"mixture": item["stems"].sum(0), "stems": item["stems"][i : i + 1], "query": query}
+        return {"mixture": mixture, "stems": target, "query": query}
 
     def frames(self, name: str) -> int:
         return self.folder.frames(name)
