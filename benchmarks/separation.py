@@ -3,7 +3,10 @@ recipes/separation/prepare.py):
 
 * quality: per stem, SDR and SI-SDR of each model's estimate (mean over songs, each song's first ``--seconds``),
   beside the mixture itself as every stem's estimate (the floor); for a two-stem vocals model, vocals NSDR (SDR over
-  the mixture's). SI-SDR is reported beside SDR because masking rewards quiet estimates.
+  the mixture's). SI-SDR is reported beside SDR because masking rewards quiet estimates. A stem that is the whole
+  mixture in a song (the accompaniment of an instrumental, where every estimate scores ~100 dB) is left out there.
+  ``--stems`` names the data's stems (e.g. ``bass drums guitar lead piano strings vocals`` of ``neuraudio data music``
+  songs, for a query model's instruments).
   ``query:MODEL`` runs a query-conditioned model once per stem, its query 3 s of that stem from ``--query-offset``
   seconds into the same song (after the scored part, so the query never overlaps what it is scored on).
 * speed: the real-time factor of each model on a 30 s stereo excerpt with ``--threads`` threads, or on a CUDA GPU
@@ -73,9 +76,12 @@ def quality(args) -> None:
                 target = item["stems"][i]
                 if stem not in out or float(target.pow(2).mean()) < 1e-8:
                     continue
+                if float((item["mixture"] - target).pow(2).mean()) < 1e-8:
+                    continue  # the stem is the whole mixture (accompaniment of an instrumental): nothing to separate
                 row = scores.setdefault((spec, stem), [])
                 row.append((float(metrics.sdr(out[stem], target)), float(metrics.si_sdr(out[stem], target))))
-    print(f"{args.data}: {count} songs, first {args.seconds:g} s of each; mean over songs where the stem sounds")
+    print(f"{args.data}: {count} songs, first {args.seconds:g} s of each; mean over songs where the stem sounds "
+          "and is not the whole mixture")
     print(f"{'model':<28}{'stem':<15}{'SDR':>8}{'SI-SDR':>8}")
     for spec in ["mixture", *args.models]:
         sdrs = []
