@@ -22,7 +22,7 @@ recipes/separation/prepare.py):
 * toy: each model on ``neuraudio.examples.toy_song`` (the signal of tests/test_separation_models.py): SDR, SI-SDR
   and level per stem beside the mixture's, and the vocals left on an instrumental.
 * pictures: log spectrograms of a song (any audio file, no stems needed) and of each stem a model separates from
-  it, on one colour scale (a quiet stem looks quiet).
+  it, on one colour scale (a quiet stem looks quiet); a query model draws one row per ``--query NAME=FILE[@SECONDS]``.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def quality(args) -> None:
           "and is not the whole mixture")
     print(f"{'model':<28}{'stem':<15}{'SDR':>8}{'SI-SDR':>8}")
     for spec in ["mixture", *args.models]:
-        sdrs = []
+        sdrs, floors = [], []
         for stem in args.stems:
             values = scores.get((spec, stem))
             if not values:
@@ -92,13 +92,16 @@ def quality(args) -> None:
             sdr = sum(v[0] for v in values) / len(values)
             si = sum(v[1] for v in values) / len(values)
             sdrs.append(sdr)
+            floors.append(sum(v[0] for v in scores[("mixture", stem)]) / len(scores[("mixture", stem)]))
             extra = ""
             if stem == "vocals" and ("mixture", "vocals") in scores and spec != "mixture":
                 floor = sum(v[0] for v in scores[("mixture", "vocals")]) / len(scores[("mixture", "vocals")])
                 extra = f"   NSDR {sdr - floor:+.2f}"
             print(f"{spec:<28}{stem:<15}{sdr:8.2f}{si:8.2f}{extra}")
         if sdrs:
-            print(f"{spec:<28}{'mean':<15}{sum(sdrs) / len(sdrs):8.2f}")
+            same = "" if spec == "mixture" or len(sdrs) == len([k for k in scores if k[0] == "mixture"]) else \
+                f"   (mixture {sum(floors) / len(floors):.2f} on these {len(sdrs)} stems)"
+            print(f"{spec:<28}{'mean':<15}{sum(sdrs) / len(sdrs):8.2f}{same}")
 
 
 def speed(args) -> None:
@@ -138,10 +141,24 @@ def pictures(args) -> None:
     mixture = neuraudio.read_audio(args.song, sample_rate=model.sample_rate)[0]
     mixture = mixture.expand(2, -1) if mixture.shape[0] == 1 else mixture[:2]
     mixture = mixture[:, round(args.start * model.sample_rate):][:, : round(args.seconds * model.sample_rate)]
-    with torch.inference_mode():
-        stems = model.process(mixture)
     rows = [(f"mixture: {Path(args.song).name}", mixture.mean(0))]
-    rows += [(f"{stem} ({args.model})", stems[i].mean(0)) for i, stem in enumerate(model.stems)]
+    if model.takes_query:
+        if not args.query:
+            raise SystemExit(f"{args.model} extracts what a query names: give --query NAME=FILE[@SECONDS] (one or more).")
+        for spec in args.query:
+            name, _, where = spec.partition("=")
+            path, _, start = where.partition("@")
+            clip = neuraudio.read_audio(path, sample_rate=model.sample_rate)[0]
+            clip = clip.expand(2, -1) if clip.shape[0] == 1 else clip[:2]
+            at = round(float(start or 0) * model.sample_rate)
+            clip = clip[:, at : at + 3 * model.sample_rate]
+            with torch.inference_mode():
+                stem = model.with_query(clip).process(mixture)[0]
+            rows.append((f"{name} ({args.model}, query: 3 s of {Path(path).name})", stem.mean(0)))
+    else:
+        with torch.inference_mode():
+            stems = model.process(mixture)
+        rows += [(f"{stem} ({args.model})", stems[i].mean(0)) for i, stem in enumerate(model.stems)]
     spectrograms(rows, args.out, rate=model.sample_rate, n_fft=4096, hop=1024, height=1.8, shared_scale=True)
 
 
@@ -195,6 +212,8 @@ def main() -> None:
     p.add_argument("--start", type=float, default=0.0, help="seconds into the song")
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--query", nargs="+", metavar="NAME=FILE[@SECONDS]",
+                   help="a query model: the stems to draw, each named by 3 s of FILE from SECONDS")
     t = sub.add_parser("toy")
     t.add_argument("models", nargs="+")
     t.add_argument("--threads", type=int, default=2)
