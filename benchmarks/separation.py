@@ -15,7 +15,7 @@ recipes/separation/prepare.py):
     python benchmarks/separation.py quality --data data/separation_val hybrid-4stem query:query-bandsplit
     python benchmarks/separation.py speed hybrid-4stem --threads 2
     python benchmarks/separation.py speed hybrid-4stem --device cuda
-    python benchmarks/separation.py toy hybrid-4stem vocals-stream
+    python benchmarks/separation.py toy hybrid-4stem vocals-stream query:query-bandsplit
     python benchmarks/separation.py pictures hybrid-4stem --song ../shared/data/music/mixture_demucs_test.flac \
         --out pretrained/hybrid-4stem/stems.png
 
@@ -162,6 +162,17 @@ def pictures(args) -> None:
     spectrograms(rows, args.out, rate=model.sample_rate, n_fft=4096, hop=1024, height=1.8, shared_scale=True)
 
 
+def toy_query(model, mix: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
+    """A query model on ``mix`` (a toy song), each toy stem queried by its first 3 s in ``toy_song(seed=5)``:
+    ``((stems, 2, T), names)``; the toy stems' numbers that tests/test_separation_models.py asserts on."""
+    from neuraudio.examples import toy_song
+
+    queries = toy_song(3.0, model.sample_rate, seed=5)
+    with torch.inference_mode():
+        out = [model.with_query(q).process(mix)[0] for q in queries.values()]
+    return torch.stack(out), list(queries)
+
+
 def toy(args) -> None:
     from neuraudio.examples import toy_song
 
@@ -174,18 +185,23 @@ def toy(args) -> None:
           "level against the true stem; vocals level on an instrumental (seed 4) against its mixture")
     print(f"{'model':<24}{'stem':<9}{'SDR':>7}{'SI-SDR':>8}{'mix SDR':>9}{'mix SI':>8}{'level dB':>10}")
     for spec in args.models:
-        model = neuraudio.load(spec)
-        with torch.inference_mode():
-            y = model.process(mix)
-            y_inst = model.process(inst_mix)
-        for i, stem in enumerate(model.stems):
+        model = neuraudio.load(spec.removeprefix("query:"))
+        if model.takes_query:  # each stem queried by 3 s of that stem from another toy song (seed 5)
+            y, stem_names = toy_query(model, mix)
+            y_inst = None
+        else:
+            with torch.inference_mode():
+                y = model.process(mix)
+                y_inst = model.process(inst_mix)
+            stem_names = model.stems
+        for i, stem in enumerate(stem_names):
             if stem not in song:
                 continue
             t = song[stem]
             level = 10 * torch.log10(y[i].pow(2).mean() / t.pow(2).mean())
             print(f"{spec:<24}{stem:<9}{float(metrics.sdr(y[i], t)):7.2f}{float(metrics.si_sdr(y[i], t)):8.2f}"
                   f"{float(metrics.sdr(mix, t)):9.2f}{float(metrics.si_sdr(mix, t)):8.2f}{float(level):10.1f}")
-        if "vocals" in model.stems:
+        if y_inst is not None and "vocals" in model.stems:
             v = y_inst[list(model.stems).index("vocals")]
             print(f"{spec:<24}instrumental: vocals {float(10 * torch.log10(v.pow(2).mean() / inst_mix.pow(2).mean())):.1f} dB under the mixture")
 
