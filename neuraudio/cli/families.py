@@ -99,11 +99,17 @@ def cmd_separate(args) -> int:
         raise CLIError(f"{args.model} has no stems; `separate` needs a separator (see `neuraudio models`).")
     if args.query and not model.takes_query:
         raise CLIError(f"{args.model} takes no query clip; drop --query.")
+    labels = list(model.stems)  # the output files' names, per stem
     if model.takes_query:
         if not args.query:
             raise CLIError(f"{args.model} is told what to extract by an example: give --query CLIP.")
         clip, rate = neuraudio.read_audio(args.query)
         model = model.with_query(clip, rate)
+        labels = [args.name or Path(args.query).stem]
+        if not labels[0] or labels[0] in (".", "..") or "/" in labels[0] or "\\" in labels[0]:
+            raise CLIError(f"--name {labels[0]!r}: give a plain file name for the extracted source, e.g. guitar.")
+    elif args.name:
+        raise CLIError(f"--name names what a query model extracts; {args.model} writes its stems by their names.")
     wanted = list(model.stems) if not args.stems else [s.strip() for s in args.stems.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(model.stems))
     if unknown or not wanted:
@@ -116,8 +122,8 @@ def cmd_separate(args) -> int:
     failed = 0
     for source in sources:
         folder = out / source.stem
-        targets = [folder / f"{stem}{_output_name(source)[len(source.stem):]}" if stem in wanted else None
-                   for stem in model.stems]
+        targets = [folder / f"{label}{_output_name(source)[len(source.stem):]}" if stem in wanted else None
+                   for stem, label in zip(model.stems, labels)]
         made = not folder.exists()
         try:
             info = audio_info(source)
@@ -190,5 +196,7 @@ def add_parsers(sub, common) -> None:
     p.add_argument("-o", "--out-dir", required=True, metavar="DIR", help="writes DIR/<input name>/<stem>.<ext>")
     p.add_argument("--stems", help="comma-separated stems to write (default: all)")
     p.add_argument("--query", metavar="CLIP", help="for query-bound separators: an example of the sound to extract")
+    p.add_argument("--name", help="with --query: the output's file name (default: the query clip's, e.g. guitar for "
+                                  "--query guitar.wav: DIR/<input name>/guitar.<ext>)")
     add_run_options(p)
     p.set_defaults(func=cmd_separate)
