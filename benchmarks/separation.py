@@ -6,13 +6,15 @@ recipes/separation/prepare.py):
   the mixture's). SI-SDR is reported beside SDR because masking rewards quiet estimates. A stem that is the whole
   mixture in a song (the accompaniment of an instrumental, where every estimate scores ~100 dB) is left out there.
   ``--stems`` names the data's stems (e.g. ``bass drums guitar lead piano strings vocals`` of ``neuraudio data music``
-  songs, for a query model's instruments).
+  songs, for a query model's instruments). ``MODEL@N`` runs an offline windowed model with ``N`` shifts
+  (``ChunkedProcessor.set_shifts``).
   ``query:MODEL`` runs a query-conditioned model once per stem, its query 3 s of that stem from ``--query-offset``
   seconds into the same song (after the scored part, so the query never overlaps what it is scored on).
 * speed: the real-time factor of each model on a 30 s stereo excerpt with ``--threads`` threads, or on a CUDA GPU
   with ``--device cuda`` (the model, the input and the output on the GPU; timed after a warm-up pass).
 
     python benchmarks/separation.py quality --data data/separation_val hybrid-4stem query:query-bandsplit
+    python benchmarks/separation.py quality --data data/separation_test hybrid-4stem hybrid-4stem@4
     python benchmarks/separation.py speed hybrid-4stem --threads 2
     python benchmarks/separation.py speed hybrid-4stem --device cuda
     python benchmarks/separation.py toy hybrid-4stem vocals-stream query:query-bandsplit
@@ -35,6 +37,13 @@ import torch
 import neuraudio
 from neuraudio import metrics
 from neuraudio.datasets.separation import SeparationFolder
+
+
+def load(spec: str):
+    """``[query:]MODEL[@SHIFTS]``: a model, with ``SHIFTS`` averaged passes for an offline windowed one."""
+    name, _, shifts = spec.removeprefix("query:").partition("@")
+    model = neuraudio.load(name)
+    return model.set_shifts(int(shifts)) if shifts else model
 
 
 def songs(data: str, rate: int, seconds: float, groups: dict | None, stems: list[str]):
@@ -65,7 +74,7 @@ def quality(args) -> None:
     groups = {"accompaniment": ["drums", "bass", "other"]} if "accompaniment" in args.stems else None
     scores: dict = {}
     count = 0
-    models = {spec: neuraudio.load(spec.removeprefix("query:")) for spec in args.models}  # loaded once
+    models = {spec: load(spec) for spec in args.models}  # loaded once
     for song, folder, item in songs(args.data, 44100, args.seconds, groups, args.stems):
         count += 1
         for spec in ["mixture", *args.models]:
@@ -111,7 +120,7 @@ def speed(args) -> None:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{args.threads} thread(s)"
     print(f"30 s of 44.1 kHz stereo, {where}, best of 2" + (" after a warm-up" if device.type == "cuda" else ""))
     for spec in args.models:
-        model = neuraudio.load(spec.removeprefix("query:")).to(device)
+        model = load(spec).to(device)
         if model.takes_query:
             model = model.with_query(x[:, : 3 * 44100])
         best = float("inf")
@@ -186,7 +195,7 @@ def toy(args) -> None:
           "level against the true stem; vocals level on an instrumental (seed 4) against its mixture")
     print(f"{'model':<24}{'stem':<9}{'SDR':>7}{'SI-SDR':>8}{'mix SDR':>9}{'mix SI':>8}{'level dB':>10}")
     for spec in args.models:
-        model = neuraudio.load(spec.removeprefix("query:"))
+        model = load(spec)
         if model.takes_query:  # each stem queried by 3 s of that stem from another toy song (seed 5)
             y, stem_names = toy_query(model, mix)
             y_inst = None

@@ -91,6 +91,21 @@ def test_the_command_line_separates_a_song_file_and_refuses_bad_input(song, tmp_
     assert not (tmp_path / "b" / "bad").exists()
 
 
+def test_the_command_line_averages_shifted_passes_of_hybrid_4stem(song, tmp_path):
+    mix, _ = song
+    path = tmp_path / "song.wav"
+    neuraudio.write_audio(path, mix[:, : 3 * SR], SR, bit_depth="32f")
+    out = tmp_path / "out"
+    assert main(["separate", "hybrid-4stem", str(path), "-o", str(out), "--shifts", "2", "--stems", "bass", "-q"]) == 0
+    bass = neuraudio.read_audio(out / "song" / "bass.wav")[0]
+    model = neuraudio.load("hybrid-4stem")
+    x = neuraudio.read_audio(path)[0]
+    with torch.inference_mode():
+        plain, shifted = model.process(x)[1], model.set_shifts(2).process(x)[1]
+    assert (bass - shifted).abs().max() <= 1e-4 and (bass - plain).abs().max() > 1e-3  # two passes, not one
+    assert main(["separate", "vocals-stream", str(path), "-o", str(tmp_path / "v"), "--shifts", "2"]) == 1
+    assert not (tmp_path / "v").exists()
+
 def test_the_fine_tuning_recipe_starts_from_hybrid_4stem(tmp_path):
     pytest.importorskip("lightning")
     for k in range(3):

@@ -86,3 +86,42 @@ def test_chunked_processor_crossfade_softens_the_seams_of_a_model_that_reaches_p
     assert max(errors.values()) <= 1e-5
     with pytest.raises(ValueError, match="crossfade must be in 0..min"):
         WideAverage(crossfade=41)
+
+
+class GridModel(ChunkedProcessor):
+    """Holds each 16-sample frame of a fixed grid at its mean (a model whose error depends on where its frame grid
+    falls), within windows of 400 samples with 64 of context."""
+
+    def __init__(self):
+        super().__init__(16000, chunk=400, context=64)
+
+    def process_window(self, x, knobs):
+        frames = x.reshape(*x.shape[:-1], -1, 16)
+        return frames.mean(-1, keepdim=True).expand_as(frames).reshape(x.shape)
+
+
+def test_shifts_average_passes_at_spread_offsets_and_stream_like_offline():
+    t = torch.arange(4000) / 16000
+    x = torch.sin(2 * torch.pi * 300 * t)[None]
+    model = GridModel()
+    plain = model.process(x)
+    assert model.shifts == 1 and torch.equal(model.set_shifts(1).process(x), plain)
+    model.set_shifts(4)
+    assert model.shift_offsets == [0, 16, 32, 48] and model.max_shift == 64
+    shifted = model.process(x)
+    # by hand, away from the signal's start: each pass delayed by the offset, moved back, averaged
+    by_hand = sum(torch.nn.functional.pad(GridModel().process_window(torch.nn.functional.pad(x, (o, 0)), {}),
+                                          (0, 0))[..., o:] for o in (0, 16, 32, 48)) / 4
+    assert float((shifted - by_hand)[..., 400:3600].abs().max()) <= 1e-6
+    # the offsets are whole frames here, so every pass holds the same grid: a 300 Hz sine's error is unchanged;
+    # offsets that are not multiples of the frame move the grid, and the average is closer to the input
+    model.set_shifts(3)  # offsets 0, 21, 43
+    error = lambda y: float((y - x)[..., 400:3600].pow(2).mean())  # noqa: E731
+    assert error(model.process(x)) < 0.5 * error(plain)  # measured 0.33
+    errors = assert_stream_matches_offline(model, x[:, :3000], patterns=["hop-1", "random"], block_size=1207)
+    assert max(errors.values()) <= 1e-5
+    for bad in (0, 2.0, True):
+        with pytest.raises(ValueError, match="shifts must be a whole number"):
+            model.set_shifts(bad)
+    with pytest.raises(ValueError, match="too little to shift"):
+        model.set_shifts(65)

@@ -110,6 +110,16 @@ def cmd_separate(args) -> int:
             raise CLIError(f"--name {labels[0]!r}: give a plain file name for the extracted source, e.g. guitar.")
     elif args.name:
         raise CLIError(f"--name names what a query model extracts; {args.model} writes its stems by their names.")
+    if args.shifts is not None:
+        from neuraudio.stream.chunked import ChunkedProcessor
+
+        if not isinstance(model, ChunkedProcessor):
+            raise CLIError(f"--shifts averages passes of an offline windowed model; {args.model} is not one "
+                           f"(hybrid-4stem and query-bandsplit are).")
+        try:
+            model.set_shifts(args.shifts)
+        except ValueError as err:
+            raise CLIError(f"--shifts {args.shifts}: {err}") from None
     wanted = list(model.stems) if not args.stems else [s.strip() for s in args.stems.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(model.stems))
     if unknown or not wanted:
@@ -196,6 +206,9 @@ def add_parsers(sub, common) -> None:
     p.add_argument("-o", "--out-dir", required=True, metavar="DIR", help="writes DIR/<input name>/<stem>.<ext>")
     p.add_argument("--stems", help="comma-separated stems to write (default: all)")
     p.add_argument("--query", metavar="CLIP", help="for query-bound separators: an example of the sound to extract")
+    p.add_argument("--shifts", type=int, metavar="N",
+                   help="offline windowed models: average N passes at time offsets spread over 0.5 s (N times the "
+                        "work; usually a little better)")
     p.add_argument("--name", help="with --query: the output's file name (default: the query clip's, e.g. guitar for "
                                   "--query guitar.wav: DIR/<input name>/guitar.<ext>)")
     add_run_options(p)

@@ -140,6 +140,12 @@ class ChunkedProcessor(Processor):
     * bounded work per step (one window per chunk); offline ``process`` holds the signal and its output, and
       ``neuraudio.process_file`` streams from and to disk.
 
+    * optional **shifts** (the "shift trick" of Demucs, deterministic here): :meth:`set_shifts` makes every window
+      run ``shifts`` times, delayed by offsets spread evenly over ``[0, max_shift)`` (at most the context, so the kept
+      part never sees the end of the window move), each output moved back and the passes averaged. A model whose
+      frames or strides sit on a fixed grid gives slightly different errors at each offset, and the average is
+      usually better, for ``shifts`` times the work; offline and streaming take the same passes.
+
     Args:
         sample_rate: Hz.
         chunk: samples each window contributes (the hop).
@@ -148,6 +154,8 @@ class ChunkedProcessor(Processor):
         crossfade: samples over which consecutive windows' outputs are blended (``0..min(context, chunk)``).
     """
 
+    MAX_SHIFT_SECONDS = 0.5
+
     def __init__(self, sample_rate: int, chunk: int, context: int, crossfade: int = 0):
         super().__init__(sample_rate, hop=chunk)
         if context < 0:
@@ -155,12 +163,48 @@ class ChunkedProcessor(Processor):
         if not 0 <= crossfade <= min(context, chunk):
             raise ValueError(f"crossfade must be in 0..min(context, chunk) = {min(context, chunk)}, got {crossfade}.")
         self.context, self.crossfade = int(context), int(crossfade)
+        self.shift_offsets: list[int] = [0]
         # weight of the newer window across the blend (rising; the older window gets 1 - it)
         self.register_buffer("fade_in", (torch.arange(self.crossfade) + 0.5) / max(1, self.crossfade),
                              persistent=False)
 
     def process_window(self, x, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
+
+    @property
+    def shifts(self) -> int:
+        return len(self.shift_offsets)
+
+    @property
+    def max_shift(self) -> int:
+        """Samples: the largest offset :meth:`set_shifts` spreads its passes over (the context, at most 0.5 s)."""
+        return min(self.context, round(self.MAX_SHIFT_SECONDS * self.sample_rate))
+
+    def set_shifts(self, shifts: int) -> "ChunkedProcessor":
+        """Run each window ``shifts`` times at offsets ``round(k * max_shift / shifts)``, ``k = 0..shifts-1``, and
+        average (class docstring); 1 (the default) is one plain pass. Returns the model."""
+        if isinstance(shifts, bool) or not isinstance(shifts, int) or shifts < 1:
+            raise ValueError(f"shifts must be a whole number >= 1, got {shifts!r}.")
+        if shifts > 1 and self.max_shift < shifts:
+            raise ValueError(f"{type(self).__name__} has {self.context} samples of context: too little to shift "
+                             f"{shifts} times.")
+        self.shift_offsets = [round(k * self.max_shift / shifts) for k in range(shifts)]
+        return self
+
+    def _run_window(self, window: list[torch.Tensor], knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """:meth:`process_window`, once or averaged over the shifted passes."""
+        run = lambda w, k: self.process_window(w[0] if len(w) == 1 else tuple(w), k)  # noqa: E731
+        if self.shifts == 1:
+            return run(window, knobs)
+        total = None
+        for offset in self.shift_offsets:  # delay the window by `offset`, run, move the output back
+            delayed = [torch.nn.functional.pad(w, (offset, 0))[..., : w.shape[-1]] for w in window]
+            delayed_knobs = {n: torch.cat([v[..., :1].expand(*v.shape[:-1], offset), v], dim=-1)[..., : v.shape[-1]]
+                             for n, v in knobs.items()}
+            y = run(delayed, delayed_knobs)
+            y = torch.nn.functional.pad(y[..., offset:], (0, offset))
+            total = y if total is None else total + y
+        return total / self.shifts
 
     @property
     def step_latency(self) -> int:
@@ -175,7 +219,7 @@ class ChunkedProcessor(Processor):
         for start in range(0, xs[0].shape[-1] - 2 * ctx, chunk):
             window = [x[..., start : start + chunk + 2 * ctx] for x in xs]
             knob_window = {n: v[..., start : start + chunk + 2 * ctx] for n, v in knobs.items()}
-            y = self.process_window(window[0] if len(window) == 1 else tuple(window), knob_window)
+            y = self._run_window(window, knob_window)
             kept = y[..., ctx - fade : ctx + chunk]
             if fade:
                 if tail is None:
