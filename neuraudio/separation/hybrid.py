@@ -19,6 +19,7 @@ then moved by equal shares of what they miss, so they sum to the input exactly. 
 windows' output for a silent window is subtracted (at inference, cached): the biases of a trained network otherwise
 give every stem a constant offset and a buzz periodic in the ``hop`` grid (hybrid-4stem on digital silence: offsets
 up to -50 dBFS, a 43 Hz-periodic pattern at -63 to -69 dBFS with its 11 kHz line), so zero in now gives zero out.
+(On music the transposed convolutions still make an 11 kHz line that depends on the input: training removes it.)
 
 No per-window normalisation: the output of a window depends on its samples only, so through
 :class:`~neuraudio.stream.chunked.ChunkedProcessor` (windows of ``chunk_seconds`` with ``context_seconds`` either
