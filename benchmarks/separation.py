@@ -9,7 +9,8 @@ recipes/separation/prepare.py):
   songs, for a query model's instruments). ``MODEL@N`` runs an offline windowed model with ``N`` shifts
   (``ChunkedProcessor.set_shifts``).
   ``query:MODEL`` runs a query-conditioned model once per stem, its query 3 s of that stem from ``--query-offset``
-  seconds into the same song (after the scored part, so the query never overlaps what it is scored on).
+  seconds into the same song (after the scored part, so the query never overlaps what it is scored on), or with
+  ``--query-song next`` from the next song that has that stem (a clip of *an* instrument, not of this recording).
 * speed: the real-time factor of each model on a 30 s stereo excerpt with ``--threads`` threads, or on a CUDA GPU
   with ``--device cuda`` (the model, the input and the output on the GPU; timed after a warm-up pass).
 
@@ -53,16 +54,32 @@ def songs(data: str, rate: int, seconds: float, groups: dict | None, stems: list
         yield name, folder, folder.read(name, 0, length)
 
 
-def estimate(spec: str, model, mixture: torch.Tensor, stems: list[str], song, folder, offset: int):
+def query_clip(folder, song: str, stem: str, offset: int, rate: int, other_song: bool):
+    """3 s of ``stem`` from ``offset`` in ``song``, or (``other_song``) in the next song after it (sorted, cyclic)
+    where that stretch is audible; ``None`` when there is none."""
+    names = sorted(folder.songs)
+    start = names.index(song)
+    candidates = [names[(start + k) % len(names)] for k in range(1, len(names))] if other_song else [song]
+    for name in candidates:
+        if stem not in folder.songs[name] and stem not in folder.groups:
+            continue
+        clip = folder.read_stem(name, stem, offset, max(0, min(3 * rate, folder.frames(name) - offset)))
+        if clip.shape[-1] and float(clip.pow(2).mean()) >= 1e-8:
+            return clip
+    return None
+
+
+def estimate(spec: str, model, mixture: torch.Tensor, stems: list[str], song, folder, offset: int,
+             other_song: bool = False):
     """``{stem: (2, T)}`` for the stems the model gives (``model`` is None for the mixture itself)."""
     if spec == "mixture":
         return {s: mixture for s in stems}
     if spec.startswith("query:"):
         out = {}
         for s in stems:
-            clip = folder.read_stem(song, s, offset, min(3 * model.sample_rate, folder.frames(song) - offset))
-            if float(clip.pow(2).mean()) < 1e-8:
-                continue  # no audible query in this song
+            clip = query_clip(folder, song, s, offset, model.sample_rate, other_song)
+            if clip is None:
+                continue  # no audible query
             out[s] = model.with_query(clip).process(mixture)[0]
         return out
     y = model.process(mixture)
@@ -80,7 +97,7 @@ def quality(args) -> None:
         for spec in ["mixture", *args.models]:
             with torch.inference_mode():
                 out = estimate(spec, models.get(spec), item["mixture"], args.stems, song, folder,
-                               round(args.query_offset * 44100))
+                               round(args.query_offset * 44100), args.query_song == "next")
             for i, stem in enumerate(args.stems):
                 target = item["stems"][i]
                 if stem not in out or float(target.pow(2).mean()) < 1e-8:
@@ -230,6 +247,8 @@ def main() -> None:
     q.add_argument("--seconds", type=float, default=20.0)
     q.add_argument("--query-offset", type=float, default=22.0,
                    help="query:MODEL: where its 3 s query starts in the song (after the scored part)")
+    q.add_argument("--query-song", choices=["same", "next"], default="same",
+                   help="query:MODEL: the query from the song itself, or from the next song that has that stem")
     q.add_argument("--threads", type=int, default=2)
     s = sub.add_parser("speed")
     s.add_argument("models", nargs="+")
