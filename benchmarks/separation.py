@@ -108,7 +108,8 @@ def quality(args) -> None:
                 row.append((float(metrics.sdr(out[stem], target)), float(metrics.si_sdr(out[stem], target))))
     print(f"{args.data}: {count} songs, first {args.seconds:g} s of each; mean over songs where the stem sounds "
           "and is not the whole mixture")
-    print(f"{'model':<28}{'stem':<15}{'SDR':>8}{'SI-SDR':>8}")
+    w = max(28, 2 + max(len(spec) for spec in args.models))
+    print(f"{'model':<{w}}{'stem':<15}{'SDR':>8}{'SI-SDR':>8}")
     for spec in ["mixture", *args.models]:
         sdrs, floors = [], []
         for stem in args.stems:
@@ -123,11 +124,11 @@ def quality(args) -> None:
             if stem == "vocals" and ("mixture", "vocals") in scores and spec != "mixture":
                 floor = sum(v[0] for v in scores[("mixture", "vocals")]) / len(scores[("mixture", "vocals")])
                 extra = f"   NSDR {sdr - floor:+.2f}"
-            print(f"{spec:<28}{stem:<15}{sdr:8.2f}{si:8.2f}{extra}")
+            print(f"{spec:<{w}}{stem:<15}{sdr:8.2f}{si:8.2f}{extra}")
         if sdrs:
             same = "" if spec == "mixture" or len(sdrs) == len([k for k in scores if k[0] == "mixture"]) else \
                 f"   (mixture {sum(floors) / len(floors):.2f} on these {len(sdrs)} stems)"
-            print(f"{spec:<28}{'mean':<15}{sum(sdrs) / len(sdrs):8.2f}{same}")
+            print(f"{spec:<{w}}{'mean':<15}{sum(sdrs) / len(sdrs):8.2f}{same}")
 
 
 def speed(args) -> None:

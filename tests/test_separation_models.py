@@ -26,6 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # `python benchmarks/separation.py toy hybrid-4stem vocals-stream`), with margin
 HYBRID_SI_SDR_GAIN_DB = {"drums": 3.0, "bass": 3.0, "other": 2.0}  # measured +5.71, +5.64, +4.04 over the mixture
 INSTRUMENTAL_VOCALS_DB = {"vocals-stream": -35.0, "hybrid-4stem": -25.0}  # measured -49.0, -36.8 dB under the mix
+# query-bandsplit, each toy stem queried by 3 s of it from toy_song(seed=5) (`... toy query:query-bandsplit`)
+QUERY_SI_SDR_GAIN_DB = {"drums": 2.0, "bass": 1.5, "other": 4.0, "vocals": 3.0}  # measured +3.21, +2.67, +7.02, +6.21
+QUERY_INSTRUMENTAL_VOCALS_DB = -20.0  # measured -30.0: asked for vocals where there are none, it gives little
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +56,40 @@ def test_hybrid_4stem_gives_silence_for_silence():
         assert float(model.process(silence).abs().max()) == 0.0
         model.subtract_silence = False  # the network alone: its biases make an offset and a buzz on every stem
         assert float(model.process(silence).abs().max()) > 1e-3  # measured 0.011 (-39 dBFS peak)
+
+def test_query_bandsplit_extracts_what_each_query_names(song):
+    mix, stems = song
+    model = neuraudio.load("query-bandsplit")
+    queries = toy_song(3.0, SR, seed=5)  # the same kinds of source, another song
+    for name, threshold in QUERY_SI_SDR_GAIN_DB.items():
+        with torch.inference_mode():
+            y = model.with_query(queries[name]).process(mix)
+        assert y.shape == (1, 2, mix.shape[-1])
+        gain = float(metrics.si_sdr(y[0], stems[name]) - metrics.si_sdr(mix, stems[name]))
+        assert gain >= threshold, (name, gain)
+    instrumental = sum(toy_song(6.0, SR, seed=4, vocals=False).values())
+    with torch.inference_mode():
+        vocals = model.with_query(queries["vocals"]).process(instrumental)[0]
+    level = 10 * torch.log10(vocals.pow(2).mean() / instrumental.pow(2).mean())
+    assert float(level) <= QUERY_INSTRUMENTAL_VOCALS_DB, float(level)
+
+
+def test_the_command_line_names_a_queried_source_after_its_query(song, tmp_path):
+    mix, _ = song
+    path, clip = tmp_path / "song.flac", tmp_path / "kick and snare.wav"
+    neuraudio.write_audio(path, mix[:, : 3 * SR], SR, bit_depth="24")
+    neuraudio.write_audio(clip, toy_song(3.0, SR, seed=5)["drums"], SR, bit_depth="24")
+    out = tmp_path / "out"
+    assert main(["separate", "query-bandsplit", str(path), "--query", str(clip), "-o", str(out), "-q"]) == 0
+    assert main(["separate", "query-bandsplit", str(path), "--query", str(clip), "--name", "drums", "-o", str(out),
+                 "-q"]) == 0
+    assert sorted(p.name for p in (out / "song").iterdir()) == ["drums.flac", "kick and snare.flac"]
+    a, b = (neuraudio.read_audio(out / "song" / n)[0] for n in ("drums.flac", "kick and snare.flac"))
+    assert torch.equal(a, b)
+    assert main(["separate", "query-bandsplit", str(path), "-o", str(tmp_path / "none")]) == 1  # no --query
+    assert main(["separate", "query-bandsplit", str(path), "--query", str(clip), "--name", "../x", "-o",
+                 str(tmp_path / "bad")]) == 1
+    assert not (tmp_path / "none").exists() and not (tmp_path / "bad").exists()
 
 def test_vocals_stream_in_the_engine_at_1024_sample_blocks(song):
     mix, stems = song
