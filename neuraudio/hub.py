@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from neuraudio.audio import give_default_mode
-from neuraudio.stream.processor import Processor
+from neuraudio.stream.processor import Processor, stream_latency
 
 FORMAT_VERSION = 1
 CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "README.md"
@@ -256,7 +256,8 @@ def _row(name: str, model: Processor, task: str, summary: str) -> dict[str, Any]
     return {
         "name": name, "task": task, "summary": summary,
         "sample_rate": model.sample_rate, "latency": model.latency,
-        "stream_latency": model.stream(block_size=model.hop).latency,
+        "stream_latency": stream_latency(model),  # (a query-bound model cannot open a stream before its query)
+        "takes_query": bool(model.takes_query),
         "channels": model.in_channels,
         "inputs": model.input_channels(), "stems": list(model.stems),
         "knobs": {k: vars(spec) for k, spec in model.knobs.items()},

@@ -90,6 +90,12 @@ def test_the_command_line_names_a_queried_source_after_its_query(song, tmp_path)
     assert main(["separate", "query-bandsplit", str(path), "--query", str(clip), "--name", "../x", "-o",
                  str(tmp_path / "bad")]) == 1
     assert not (tmp_path / "none").exists() and not (tmp_path / "bad").exists()
+    from neuraudio import hub
+
+    row = hub.describe("query-bandsplit")  # listing a query model opens no stream (it has no query yet)
+    model = neuraudio.load("query-bandsplit")
+    assert row["takes_query"] and row["stream_latency"] == model.latency + model.hop - 1
+    assert not hub.describe("hybrid-4stem")["takes_query"]
 
 def test_vocals_stream_in_the_engine_at_1024_sample_blocks(song):
     mix, stems = song

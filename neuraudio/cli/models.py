@@ -36,6 +36,8 @@ def model_lines(row: dict, detail: bool = False) -> list[str]:
         lines.append(f"  class {row['class']}, {row['parameters']:,} parameters; inputs: {inputs}")
         if row["stems"]:
             lines.append(f"  stems: {', '.join(row['stems'])}")
+        if row.get("takes_query"):
+            lines.append("  told what to extract by an example: --query CLIP (Python: model.with_query(clip))")
         if row.get("path"):
             lines.append(f"  folder {row['path']} (model card: README.md)")
         training = row.get("training") or {}
