@@ -16,6 +16,7 @@ Figures per model, all on one CPU thread:
     python benchmarks/aec.py --data data/echo_test aec-linear aec-16k [--knob suppression=1.0]
     python benchmarks/aec.py --data data/echo_test aec-linear aec-16k --pictures dt.png [--clip clip_000003]
     python benchmarks/aec.py --real ../shared/data/echo/aec_challenge aec-linear aec-16k
+    python benchmarks/aec.py --data data/echo_val aec-16k aec-16k@echo aec-16k@noise    (one mask at a time)
 (``--pictures``: log spectrograms of one double-talk clip, its first by default, through each model; matplotlib)
 """
 
@@ -38,8 +39,38 @@ def _linear_stage(model):
     return getattr(model, "linear", model)
 
 
-def evaluate(name: str, data: Path, knobs: dict) -> dict:
+def load(spec: str):
+    """``MODEL`` or, for a dual-mask model, ``MODEL@echo`` / ``MODEL@noise``: only that mask applied (the other
+    held at 1), to see what each mask does."""
+    name, _, only = spec.partition("@")
     model = neuraudio.load(name)
+    if only:
+        index = {"echo": 0, "noise": 1}[only]
+        full = model.masks_and_output
+
+        def one_mask(spectra, masks):
+            kept = torch.ones_like(masks)
+            kept[:, index] = masks[:, index]
+            return full(spectra, kept)
+
+        model.masks_and_output = one_mask
+    return model
+
+
+def mask_heads(name: str) -> str | None:
+    """For a dual-mask model: how far its echo and noise heads' parameters are apart."""
+    name = name.partition("@")[0]
+    model = neuraudio.load(name)
+    heads = getattr(getattr(model, "net", None), "heads", None)
+    if heads is None:
+        return None
+    w, b = heads.weight.detach(), heads.bias.detach()
+    return (f"{name}: echo and noise heads differ by max |dw| {float((w[0] - w[1]).abs().max()):.2g}, |db| "
+            f"{float((b[0] - b[1]).abs()):.2g} (weights up to {float(w.abs().max()):.3g})")
+
+
+def evaluate(name: str, data: Path, knobs: dict) -> dict:
+    model = load(name)
     rate = model.sample_rate
     r = {"erle": [], "limit": [], "gain": [], "level": [], "si_sdr": [], "pesq_mic": [], "pesq_clean": [],
          "pesq_in": [], "delay_error": []}
@@ -167,6 +198,8 @@ def main() -> None:
         print(f"{name:<22}{mean(r['erle']):9.1f}{min(r['erle']):7.1f}{mean(r['gain']):+9.2f}{mean(r['level']):+10.2f}"
               f"{mean(r['si_sdr']):11.1f}{mean(r['pesq_mic']):13.3f}{mean(r['pesq_clean']):15.3f}"
               f"{mean(r['delay_error']):11.1f}{r['rtf']:8.4f}")
+    for line in dict.fromkeys(filter(None, (mask_heads(name) for name in results if "@" in name))):
+        print(line)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ speakers and the noise the held-out end of every noise file: mixtures no model t
 
     python benchmarks/enhancement.py quality denoise-mmse denoise-16k denoise-stream-16k prior:denoise-16k \\
         prior:denoise-stream-16k --speech data/enhance/val/clean --noise data/enhance/val/noise --snr 0 5 10 15
+    python benchmarks/enhancement.py phase denoise-16k --speech data/enhance/val/clean --noise data/enhance/val/noise
     python benchmarks/enhancement.py pictures OUT.png denoise-mmse denoise-16k denoise-stream-16k \\
         --speech data/enhance/val/clean --noise data/enhance/val/noise --index 0 --snr 5
 """
@@ -108,16 +109,42 @@ def pictures(args) -> None:
     spectrograms(rows, args.out, 16000)
 
 
+def phase(args) -> None:
+    """How far a magnitude/phase denoiser rotates the noisy phase (``MagPhaseCore``'s ``atan2(b, 1 + a)``), over
+    the held-out mixtures at each SNR, and the mean bias of its two phase heads."""
+    torch.set_num_threads(1)
+    for name in args.models:
+        model = load(name)
+        core = model.core
+        rotations = []
+        apply = core.apply
+
+        def recording(h, magnitude, phase, gain):
+            rows = h.transpose(-1, -2)
+            rotations.append(torch.atan2(core.imag(rows), 1.0 + core.real(rows)).abs().flatten())
+            return apply(h, magnitude, phase, gain)
+
+        core.apply = recording
+        for _, _, noisy, _ in mixtures(args.speech, args.noise, args.utterances, args.snr, args.seed, args.max_seconds):
+            with torch.inference_mode():
+                model.process(noisy)
+        r = torch.cat(rotations)
+        p99 = r[:: max(1, r.numel() // 8_000_000)].quantile(0.99)  # (quantile takes at most 16 M values)
+        print(f"{name}: |rotation| over {r.numel()} bins x frames: mean {float(r.mean()):.4f} rad, p99 "
+              f"{float(p99):.4f} rad; head biases: real {float(core.real.bias.detach().mean()):.3f}, "
+              f"imag {float(core.imag.bias.detach().mean()):.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("quality", "pictures"):
+    for name in ("quality", "pictures", "phase"):
         p = sub.add_parser(name)
         p.add_argument("--speech", required=True)
         p.add_argument("--noise", required=True)
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--max-seconds", type=float, default=None, help="the first seconds of each utterance")
-        if name == "quality":
+        if name in ("quality", "phase"):
             p.add_argument("--utterances", type=int, default=25)
             p.add_argument("--snr", type=float, nargs="+", default=[0.0, 5.0, 10.0, 15.0])
         else:
@@ -126,7 +153,7 @@ def main() -> None:
             p.add_argument("out")
         p.add_argument("models", nargs="+", help="model names or folders (prior:NAME: NAME's classical start)")
     args = parser.parse_args()
-    quality(args) if args.command == "quality" else pictures(args)
+    {"quality": quality, "pictures": pictures, "phase": phase}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ recipes/separation/prepare.py):
 
 * toy: each model on ``neuraudio.examples.toy_song`` (the signal of tests/test_separation_models.py): SDR, SI-SDR
   and level per stem beside the mixture's, and the vocals left on an instrumental.
+* silence: an offline separator on digital silence and on the toy song, with and without ``subtract_silence``
+  (``python benchmarks/separation.py silence hybrid-4stem``).
 * pictures: log spectrograms of a song (any audio file, no stems needed) and of each stem a model separates from
   it, on one colour scale (a quiet stem looks quiet); a query model draws one row per ``--query NAME=FILE[@SECONDS]``.
 """
@@ -31,6 +33,7 @@ recipes/separation/prepare.py):
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import torch
@@ -238,6 +241,36 @@ def toy(args) -> None:
             print(f"{spec:<24}instrumental: vocals {float(10 * torch.log10(v.pow(2).mean() / inst_mix.pow(2).mean())):.1f} dB under the mixture")
 
 
+def silence(args) -> None:
+    """What an offline separator gives for digital silence and for the toy song, with and without
+    ``subtract_silence``: per stem, the output's constant offset, the rms of what repeats with the model's frame hop,
+    the peak, and on the toy song how far the 11025 Hz line stands above the spectrum around it."""
+    from neuraudio.examples import toy_song
+
+    torch.set_num_threads(args.threads)
+    model = load(args.model)
+    rate, hop = model.sample_rate, model.frame_hop
+    song = sum(toy_song(6.0, rate, seed=3).values())
+    print(f"{args.model}: 6 s of digital silence, and toy_song(6 s, seed 3); hop {hop}")
+    print(f"{'subtract_silence':<18}{'stem':<9}{'offset dBFS':>12}{'hop-periodic dBFS':>19}{'peak':>9}{'11 kHz line dB':>16}")
+    for flag in (False, True):
+        model.subtract_silence = flag
+        with torch.inference_mode():
+            quiet, music = model.process(torch.zeros(2, 6 * rate)), model.process(song)
+        for i, stem in enumerate(model.stems):
+            y = quiet[i]
+            offset = y.mean(-1, keepdim=True)
+            usable = (y.shape[-1] - rate) // hop * hop  # whole hops after the first second
+            periodic = (y - offset)[:, rate : rate + usable].reshape(2, -1, hop).mean(1)
+            m = music[i].mean(0)
+            spec = torch.fft.rfft(m * torch.hann_window(m.numel())).abs()
+            k = round(11025 * m.numel() / rate)
+            line = 20 * torch.log10(spec[k - 2 : k + 3].max() / spec[k - 600 : k - 100].median())
+            db = lambda v: 20 * math.log10(max(float(v), 1e-12))  # noqa: E731
+            print(f"{str(flag):<18}{stem:<9}{db(offset.abs().max()):12.1f}{db(periodic.pow(2).mean().sqrt()):19.1f}"
+                  f"{float(y.abs().max()):9.4f}{float(line):16.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -264,11 +297,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--query", nargs="+", metavar="NAME=FILE[@SECONDS]",
                    help="a query model: the stems to draw, each named by 3 s of FILE from SECONDS")
+    z = sub.add_parser("silence")
+    z.add_argument("model")
+    z.add_argument("--threads", type=int, default=2)
     t = sub.add_parser("toy")
     t.add_argument("models", nargs="+")
     t.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    {"quality": quality, "speed": speed, "pictures": pictures, "toy": toy}[args.command](args)
+    {"quality": quality, "speed": speed, "pictures": pictures, "toy": toy, "silence": silence}[args.command](args)
 
 
 if __name__ == "__main__":

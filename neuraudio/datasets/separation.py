@@ -133,7 +133,11 @@ class QuerySet(CropSet):
         groups = [g for g in self.folder.groups if g not in self.folder.stems]
         if groups and float(torch.rand((), generator=gen)) < self.group_probability:
             group = groups[draw(len(groups))]
-            summed = self.folder.read_stem(song, group, start, self.crop)
+            members = self.folder.groups[group]
+            held = [self.folder.stems.index(m) for m in members if m in self.folder.stems]  # read already
+            summed = item["stems"][held].sum(0)
+            for m in (m for m in members if m not in self.folder.stems):
+                summed = summed + self.folder.read_stem(song, m, start, self.crop)
             if float(summed.pow(2).mean()) > 1e-6:
                 stem, target = group, summed[None]
         has = lambda n: any(m in self.folder.songs[n] for m in self.folder.groups.get(stem, [stem]))  # noqa: E731

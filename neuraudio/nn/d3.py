@@ -61,8 +61,8 @@ class MultiDilatedConv(nn.Module):
     def _tap_matrix(self, bins: int, device, dtype):
         """The index, weight matrix and bias of :meth:`step`, rebuilt when a parameter, the bins, the device or the
         dtype change."""
-        # the parameters read directly, not through ``parameters()``: its generator machinery cost a sixth of
-        # aec-16k's whole streaming step
+        # the parameters read directly, not through ``parameters()``, whose generator machinery showed up in
+        # profiles of aec-16k's streaming step (this key is checked on every step)
         key = (bins, device, dtype,
                tuple((t._version, t.data_ptr()) for conv in self.convs for t in (conv.weight, conv.bias)))
         cached = getattr(self, "_step_cache", None)
