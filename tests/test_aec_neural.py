@@ -86,13 +86,18 @@ def test_echo_items_made_on_the_fly_follow_their_scenario_and_carry_the_linear_s
     seen = set()
     for i in range(len(items)):
         item = items[i]
-        assert set(item) == {"mic", "ref", "target", "e", "y"} and all(v.shape == (1, 3200) for v in item.values())
+        assert set(item) == {"mic", "ref", "target", "echoless", "e", "y"}
+        assert all(v.shape == (1, 3200) for v in item.values())
         assert torch.allclose(item["e"], item["mic"] - item["y"], atol=1e-5)
         assert torch.equal(item["mic"], again[i]["mic"])  # a seeded set is the same every epoch
         far_end, near_end = float(item["ref"].abs().max()) > 0, float(item["target"].abs().max()) > 0
         seen.add((far_end, near_end))
         if not near_end:  # far end only: everything at the mic but the noise is echo of ref
             assert float(item["mic"].pow(2).mean()) > 0
+        if not far_end:  # near end only: the microphone has no echo to lose
+            assert torch.allclose(item["echoless"], item["mic"], atol=1e-6)
+        else:
+            assert float((item["mic"] - item["echoless"]).pow(2).mean()) > 0
     assert len(seen) >= 2 and len(items.rooms) <= 2
 
 
@@ -119,3 +124,23 @@ def test_training_terms_stay_finite_on_digital_silence_and_score_the_residual_ec
     scores = _pesq_scores(torch.cat([torch.zeros_like(talk), talk]), torch.cat([talk, talk]), 16000)
     if scores is not None:  # the [eval] extra: a silent reference is NaN, not the end of the batch's scores
         assert torch.isnan(scores[0]) and scores[1] > 4.0
+
+
+def test_the_echo_term_teaches_the_echo_mask_alone():
+    """Trained only through their product, two masks that start equal stay equal; the echo term (``E * m_echo``
+    against the microphone without its echo) moves the echo head and leaves the noise head alone."""
+    from neuraudio.train.enhance import EnhancementModule
+
+    weights = dict(magnitude_weight=0.0, complex_weight=0.0, phase_weight=0.0, time_weight=0.0,
+                   consistency_weight=0.0)
+    module = EnhancementModule(DualMaskAEC(stride=4, channels=8, growth=4), echo_weight=1.0, **weights)
+    ref, echo = echo_path(0.5, seed=6)
+    near = 0.05 * torch.sin(2 * torch.pi * 300 * torch.arange(echo.shape[-1]) / 16000)[None]
+    batch = {"mic": (echo + near)[None], "ref": ref[None], "target": near[None], "echoless": near[None]}
+    terms = module.terms(module.model.training_terms(**batch))
+    assert float(terms["echo"]) > 0 and torch.isclose(terms["loss"], terms["echo"])
+    terms["loss"].backward()
+    grad = module.model.net.heads.bias.grad
+    assert float(grad[0].abs()) > 0 and float(grad[1]) == 0.0
+    without = module.terms(module.model.training_terms(mic=(echo + near)[None], ref=ref[None], target=near[None]))
+    assert float(without["echo"]) == 0.0  # validation clips carry no echoless target: the term is off there

@@ -47,6 +47,36 @@ def test_untrained_models_apply_the_mmse_gain_and_keep_the_noisy_phase():
     assert float(gain.min()) >= 10 ** (-25 / 20) - 1e-6 and float(gain.max()) <= 1.0
 
 
+def test_the_phase_refiner_starts_as_no_change_and_learns_per_bin_rotations(tmp_path):
+    """A folder without the per-bin phase refiner starts a model with one: the same output; the phase term's
+    gradient reaches the refiner, and one step of it rotates bins by different amounts."""
+    from neuraudio.hub import save_folder
+
+    plain = scramble(MagPhaseDenoiser(dim=32, layers=2)).eval()
+    save_folder(plain, tmp_path / "plain", name="plain", task="enhancement")
+    module = EnhancementModule(MagPhaseDenoiser(dim=32, layers=2, phase_channels=4), init_from=str(tmp_path / "plain"),
+                               magnitude_weight=0.0, complex_weight=0.0, time_weight=0.0, consistency_weight=0.0,
+                               phase_weight=1.0)
+    refined = module.model.eval()
+    noisy, clean = mixture(1.0)
+    with torch.no_grad():
+        assert torch.equal(refined.process(noisy), plain.process(noisy))
+    terms = module.terms(refined.training_terms(noisy[None], clean[None]))
+    terms["loss"].backward()
+    last = refined.core.refiner[-1]
+    assert float(last.weight.grad.abs().sum()) > 0
+    with torch.no_grad():
+        last.weight.sub_(10.0 * last.weight.grad)
+        rotation = (refined.enhance_spectrum(refined.transform(noisy))[0].angle() - refined.transform(noisy).angle())
+    rotation = torch.remainder(rotation + torch.pi, 2 * torch.pi) - torch.pi
+    assert float(rotation.std(dim=-2).mean()) > 1e-3  # not one rotation for every bin of a frame
+    with pytest.raises(ValueError, match="offline only"):
+        MagPhaseDenoiserStream(dim=32, layers=2).core.__class__(17, 0.5, 32, 2, causal=True, phase_channels=4)
+    narrow = MagPhaseDenoiser(dim=16, layers=2, phase_channels=4)
+    with pytest.raises(ValueError, match="does not match"):
+        narrow.load_narrower(plain.state_dict())
+
+
 def test_streaming_denoiser_streams_like_offline_for_every_block_pattern():
     model = scramble(MagPhaseDenoiserStream(dim=32, layers=2)).eval()
     noisy, _ = mixture(1.0)

@@ -177,9 +177,13 @@ class DualMaskAEC(Processor):
         return out.to(mic.dtype).reshape(mic.shape)
 
     def training_terms(self, mic: torch.Tensor, ref: torch.Tensor, target: torch.Tensor,
-                       e: torch.Tensor | None = None, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                       e: torch.Tensor | None = None, y: torch.Tensor | None = None,
+                       echoless: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Estimated and target spectra on the model's frames, the masks and the waveforms, for crops
-        ``(batch, 1, time)`` (whole hops). ``e``, ``y``: the linear stage's signals when precomputed."""
+        ``(batch, 1, time)`` (whole hops). ``e``, ``y``: the linear stage's signals when precomputed. ``echoless``:
+        the microphone without its echo (near end + noise); given, the terms also hold ``E * m_echo`` (``stage``)
+        and its target (``stage_target``), so the echo mask is taught on its own: trained only through the product,
+        the two masks stay one (they start equal and get equal gradients)."""
         mic, ref, target = (t.reshape(t.shape[0], -1).float() for t in (mic, ref, target))
         if e is None or y is None:
             with torch.no_grad():
@@ -188,9 +192,13 @@ class DualMaskAEC(Processor):
         else:
             e, y = e.reshape(e.shape[0], -1).float(), y.reshape(y.shape[0], -1).float()
         n_fft, hop = 2 * self.hop, self.hop
-        spectra = stft(torch.stack([e, y, mic, target], dim=1), n_fft, hop, self.window)
+        signals = [e, y, mic, target] + ([] if echoless is None else [echoless.reshape(mic.shape).float()])
+        spectra = stft(torch.stack(signals, dim=1), n_fft, hop, self.window)
         masks = self.net(self._features(spectra[:, :3]))
         estimate = self.masks_and_output(spectra[:, :3], masks)
         wave, clean = istft(estimate, n_fft, hop, self.window), istft(spectra[:, 3], n_fft, hop, self.window)
-        return {"spectrum": estimate, "target": spectra[:, 3], "masks": masks, "wave": wave[:, None],
-                "clean": clean[:, None], "input": mic[:, None]}
+        out = {"spectrum": estimate, "target": spectra[:, 3], "masks": masks, "wave": wave[:, None],
+               "clean": clean[:, None], "input": mic[:, None]}
+        if echoless is not None:
+            out["stage"], out["stage_target"] = spectra[:, 0] * masks[:, 0], spectra[:, 4]
+        return out

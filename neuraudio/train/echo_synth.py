@@ -6,7 +6,8 @@ The image method is the slow part of a draw, so rooms are computed for the first
 and then reused (a new room one item in ten); with ``rir`` (a folder of measured impulse responses), a share
 ``measured_probability`` of items takes two random measured responses instead (loudspeaker -> mic, talker -> mic).
 
-Items: ``{"mic", "ref", "target"}``, each ``(1, crop)`` float32, and with ``linear_stage=True`` also ``{"e", "y"}``:
+Items: ``{"mic", "ref", "target", "echoless"}``, each ``(1, crop)`` float32 (``echoless``: the microphone without its
+echo, near end + noise, what the echo mask alone should leave), and with ``linear_stage=True`` also ``{"e", "y"}``:
 ``aec-linear``'s adaptive filter run over the item (error and echo estimate), which a neural stage behind it reads.
 """
 
@@ -82,8 +83,9 @@ class EchoSynthSet(Dataset):
         near, _ = self.speech.excerpt(rng, self.crop)
         noise, _ = self.noise.excerpt(rng, self.crop)
         parts = simulate(params, far, near, noise, self.sample_rate, rirs=self._rirs(rng, params))
+        parts["echoless"] = parts["target"] + parts["noise"]
         item = {k: torch.from_numpy(np.ascontiguousarray(parts[k], dtype=np.float32))[None]
-                for k in ("mic", "ref", "target")}
+                for k in ("mic", "ref", "target", "echoless")}
         if self.linear is not None:
             with torch.no_grad():
                 e, y = self.linear.linear_signals(item["mic"][0], item["ref"][0])
