@@ -72,7 +72,28 @@ def test_gcc_phat_finds_a_delay_in_coloured_noise_and_the_tracker_follows_drift(
     x = torch.randn(n, generator=gen)
     slow = torch.from_numpy(soxr.resample(x.numpy(), 16000, 16000 * (1 + 1e-4))).float()
     y = torch.cat([torch.zeros(800), slow])[:n]
-    tracker = DelayTracker(3200)
+    tracker, at_once = DelayTracker(3200), DelayTracker(3200, spread=False)
+    spread_delays, delays = [], []
     for i in range(0, n, 160):
-        tracker.update(x[i : i + 160], y[i : i + 160])
+        spread_delays.append(tracker.update(x[i : i + 160], y[i : i + 160]))
+        delays.append(at_once.update(x[i : i + 160], y[i : i + 160]))
     assert abs(tracker.delay - (800 + 1e-4 * n)) <= 3
+    assert spread_delays[2:] == delays[:-2]  # the same estimates, each two calls later
+
+
+def test_a_spread_tracker_runs_one_fft_per_call_unless_it_falls_behind(monkeypatch):
+    calls = []
+    for name in ("rfft", "irfft"):
+        real = getattr(torch.fft, name)
+        monkeypatch.setattr(torch.fft, name, lambda *a, _real=real, **k: calls.append(1) or _real(*a, **k))
+    tracker = DelayTracker(800, hop=1600)
+    x = torch.randn(16320, generator=torch.Generator().manual_seed(1))
+    per_call = []
+    for i in range(0, 16320, 160):  # ten updates and the two calls that finish the last
+        calls.clear()
+        tracker.update(x[i : i + 160], x[i : i + 160])
+        per_call.append(len(calls))
+    assert max(per_call) == 1 and sum(per_call) == 3 * 10 and tracker.delay == 0
+    calls.clear()
+    tracker.update(x[:3200], x[:3200])  # two hops at once: both updates now
+    assert len(calls) == 6

@@ -38,47 +38,72 @@ class DelayTracker:
     smoothed cross-spectrum of the last ``window`` samples (so a slowly drifting delay, e.g. two clocks 100 ppm
     apart, is followed).
 
+    An update is three FFTs of ``window`` samples (the microphone's, the reference's, the correlation's). With
+    ``spread`` (default) they run on three successive calls, one each, on copies of both signals taken at the update
+    time: a real-time caller's worst block then carries one FFT instead of three (``aec-linear``'s 10 ms blocks with
+    a 16384-sample window: the update blocks were its 99th-percentile step time). The estimate an update gives is
+    then out two calls later; a caller that falls two hops behind gets every pending stage at once.
+
     Args:
         max_delay: largest delay looked for, in samples.
         window: analysis length in samples (at least ``2 * max_delay``; default the next power of two).
         hop: samples between updates.
         smoothing: weight of the past cross-spectrum at each update (0..1).
         min_peak: a PHAT peak below this (unrelated or silent signals) leaves the estimate as it was.
+        spread: one FFT per call (above).
     """
 
     def __init__(self, max_delay: int, window: int | None = None, hop: int = 1024, smoothing: float = 0.9,
-                 min_peak: float = 0.05):
+                 min_peak: float = 0.05, spread: bool = True):
         window = window or 1 << (2 * max_delay + hop - 1).bit_length()
         if window < 2 * max_delay or hop < 1 or not 0 <= smoothing < 1:
             raise ValueError("need window >= 2 * max_delay, hop >= 1 and 0 <= smoothing < 1.")
         self.max_delay, self.window, self.hop, self.smoothing, self.min_peak = max_delay, window, hop, smoothing, min_peak
-        self.taper = torch.hann_window(window, dtype=torch.float64)
+        self.spread = bool(spread)
+        self.taper = torch.hann_window(window, dtype=torch.float32)
         self.reset()
 
     def reset(self) -> None:
-        self.ref = torch.zeros(self.window, dtype=torch.float64)
-        self.mic = torch.zeros(self.window, dtype=torch.float64)
-        self.cross = torch.zeros(self.window // 2 + 1, dtype=torch.complex128)
+        self.ref = torch.zeros(self.window)
+        self.mic = torch.zeros(self.window)
+        self.cross = torch.zeros(self.window // 2 + 1, dtype=torch.complex64)
         self.pending = 0
+        self.stage, self.snapshot, self.spectrum = 0, None, None  # an update in progress (``spread``)
         self.delay: int | None = None
         self.peak = 0.0
 
-    def update(self, ref: torch.Tensor, mic: torch.Tensor) -> int | None:
-        """Feed the next samples of both signals (``(n,)`` each); returns the current estimate (``None`` until the
-        first confident one)."""
-        n = ref.numel()
-        # the tracker's own buffers stay on the CPU (a few FFTs per second; the signals may be on a GPU)
-        self.ref = torch.cat([self.ref[n:], ref.detach().double().flatten().cpu()])[-self.window :]
-        self.mic = torch.cat([self.mic[n:], mic.detach().double().flatten().cpu()])[-self.window :]
-        self.pending += n
-        while self.pending >= self.hop:
+    def _advance(self) -> None:
+        """One stage of an update: the microphone's spectrum (taking both signals' copies), the reference's, then
+        the smoothed cross-spectrum's correlation and its peak."""
+        if self.stage == 0:
             self.pending -= self.hop
-            spec = torch.fft.rfft(self.mic * self.taper) * torch.conj(torch.fft.rfft(self.ref * self.taper))
-            self.cross = self.smoothing * self.cross + (1 - self.smoothing) * spec
+            self.snapshot = self.ref * self.taper
+            self.spectrum = torch.fft.rfft(self.mic * self.taper)
+        elif self.stage == 1:
+            self.spectrum = self.spectrum * torch.conj(torch.fft.rfft(self.snapshot))
+        else:
+            self.cross = self.smoothing * self.cross + (1 - self.smoothing) * self.spectrum
             phat = self.cross / self.cross.abs().clamp_min(1e-20)
             corr = torch.fft.irfft(phat, self.window)[: self.max_delay + 1]
             lag = int(corr.argmax())
             peak = float(corr[lag])
             if peak >= self.min_peak:
                 self.delay, self.peak = lag, peak
+            self.snapshot = self.spectrum = None
+        self.stage = (self.stage + 1) % 3
+
+    def update(self, ref: torch.Tensor, mic: torch.Tensor) -> int | None:
+        """Feed the next samples of both signals (``(n,)`` each); returns the current estimate (``None`` until the
+        first confident one)."""
+        n = ref.numel()
+        # the tracker's own buffers stay on the CPU (a few FFTs per second; the signals may be on a GPU)
+        self.ref = torch.cat([self.ref[n:], ref.detach().float().flatten().cpu()])[-self.window :]
+        self.mic = torch.cat([self.mic[n:], mic.detach().float().flatten().cpu()])[-self.window :]
+        self.pending += n
+        if self.spread and self.pending < 2 * self.hop:
+            if self.stage or self.pending >= self.hop:
+                self._advance()
+            return self.delay
+        while self.stage or self.pending >= self.hop:  # every stage due, now
+            self._advance()
         return self.delay
