@@ -17,6 +17,11 @@ Figures per model, all on one CPU thread:
     python benchmarks/aec.py --data data/echo_test aec-linear aec-16k --pictures dt.png [--clip clip_000003]
     python benchmarks/aec.py --real ../shared/data/echo/aec_challenge aec-linear aec-16k
     python benchmarks/aec.py --data data/echo_val aec-16k aec-16k@echo aec-16k@noise    (one mask at a time)
+    python benchmarks/aec.py --data data/echo_test aec-16k ideal@1 ideal@4
+(``ideal@K``: not a model but a bound, the ideal ratio mask ``min(1, |S| / |E|)`` on the linear stage's error ``E``
+with the near end ``S`` known, on aec-16k's frames, averaged over groups of ``K`` bins (aec-16k's heads are computed
+on every 4th bin): how much of the near end a magnitude mask on ``E`` must lose in double talk; far-end single talk
+is not scored, the ideal output being silence.)
 (``--pictures``: log spectrograms of one double-talk clip, its first by default, through each model; matplotlib)
 """
 
@@ -60,6 +65,8 @@ def load(spec: str):
 def mask_heads(name: str) -> str | None:
     """For a dual-mask model: how far its echo and noise heads' parameters are apart."""
     name = name.partition("@")[0]
+    if name == "ideal":
+        return None
     model = neuraudio.load(name)
     heads = getattr(getattr(model, "net", None), "heads", None)
     if heads is None:
@@ -69,7 +76,33 @@ def mask_heads(name: str) -> str | None:
             f"{float((b[0] - b[1]).abs()):.2g} (weights up to {float(w.abs().max()):.3g})")
 
 
+class IdealMask:
+    """``ideal@K`` (module docstring): ``process(mic, ref, near)``."""
+
+    sample_rate = 16000
+
+    def __init__(self, group: int):
+        from neuraudio.aec.linear import LinearAEC
+
+        self.linear, self.group = LinearAEC(), int(group)
+        self.window = torch.hann_window(320, periodic=True).sqrt()
+
+    def process(self, mic, ref, near):
+        from neuraudio.stream.stft import istft, stft
+
+        e, _ = self.linear.linear_signals(mic[0], ref[0])
+        spec, target = stft(torch.stack([e, near[0]]), 320, 160, self.window)
+        mask = (target.abs() / spec.abs().clamp_min(1e-9)).clamp(max=1.0)
+        if self.group > 1:  # one value per group of bins, as a model computing masks on every K-th bin
+            mask = torch.nn.functional.avg_pool1d(mask.T[None], self.group, self.group, ceil_mode=True)[0]
+            mask = mask.T.repeat_interleave(self.group, dim=0)[: spec.shape[0]]
+        out = istft(spec * mask, 320, 160, self.window)[160:]  # the frames' overlap-add delays by one hop
+        return torch.nn.functional.pad(out, (0, max(0, mic.shape[-1] - out.numel())))[None, : mic.shape[-1]]
+
+
 def evaluate(name: str, data: Path, knobs: dict) -> dict:
+    if name.startswith("ideal@"):
+        return evaluate_ideal(IdealMask(int(name.partition("@")[2])), data)
     model = load(name)
     rate = model.sample_rate
     r = {"erle": [], "limit": [], "gain": [], "level": [], "si_sdr": [], "pesq_mic": [], "pesq_clean": [],
@@ -113,6 +146,29 @@ def evaluate(name: str, data: Path, knobs: dict) -> dict:
             r["level"].append(float(10 * torch.log10(out.pow(2).sum() / (s + read["noise"]).pow(2).sum())))
             r["si_sdr"].append(float(metrics.si_sdr(out, s)))
     r["rtf"] = compute / seconds
+    return r
+
+
+def evaluate_ideal(ideal: IdealMask, data: Path) -> dict:
+    """:func:`evaluate`'s double-talk and near-end figures for the ideal mask (no ERLE, no delay, no time)."""
+    nan = float("nan")
+    r = {"erle": [nan], "limit": [], "gain": [], "level": [], "si_sdr": [], "pesq_mic": [], "pesq_clean": [],
+         "pesq_in": [], "delay_error": [nan], "rtf": nan}
+    for folder in sorted(p for p in data.iterdir() if (p / "meta.json").is_file()):
+        scenario = json.loads((folder / "meta.json").read_text())["scenario"]
+        if scenario == "far_end_only":
+            continue
+        read = {part: neuraudio.read_audio(folder / f"{part}.wav", sample_rate=16000)[0]
+                for part in ("mic", "ref", "noise", "target")}
+        out = ideal.process(read["mic"], read["ref"], read["target"])
+        if scenario == "near_end_only":
+            r["pesq_mic"].append(metrics.pesq(out[0], read["mic"][0], 16000))
+            r["pesq_clean"].append(metrics.pesq(out[0], read["target"][0], 16000))
+            continue
+        s = read["target"]
+        r["gain"].append(float(metrics.near_end_gain(out, s)))
+        r["level"].append(float(10 * torch.log10(out.pow(2).sum() / (s + read["noise"]).pow(2).sum())))
+        r["si_sdr"].append(float(metrics.si_sdr(out, s)))
     return r
 
 
