@@ -17,11 +17,12 @@ Figures per model, all on one CPU thread:
     python benchmarks/aec.py --data data/echo_test aec-linear aec-16k --pictures dt.png [--clip clip_000003]
     python benchmarks/aec.py --real ../shared/data/echo/aec_challenge aec-linear aec-16k
     python benchmarks/aec.py --data data/echo_val aec-16k aec-16k@echo aec-16k@noise    (one mask at a time)
-    python benchmarks/aec.py --data data/echo_test aec-16k ideal@1 ideal@4
+    python benchmarks/aec.py --data data/echo_test aec-16k ideal@1 ideal@4 ideal@c1 ideal@c2
 (``ideal@K``: not a model but a bound, the ideal ratio mask ``min(1, |S| / |E|)`` on the linear stage's error ``E``
 with the near end ``S`` known, on aec-16k's frames, averaged over groups of ``K`` bins (aec-16k's heads are computed
-on every 4th bin): how much of the near end a magnitude mask on ``E`` must lose in double talk; far-end single talk
-is not scored, the ideal output being silence.)
+on every 4th bin): how much of the near end a magnitude mask on ``E`` must lose in double talk; ``ideal@cB``: the
+ideal complex mask ``S / E`` with its magnitude clipped to ``B``; far-end single talk is not scored, the ideal
+output being silence.)
 (``--pictures``: log spectrograms of one double-talk clip, its first by default, through each model; matplotlib)
 """
 
@@ -56,6 +57,8 @@ def load(spec: str):
         def one_mask(spectra, masks):
             kept = torch.ones_like(masks)
             kept[:, index] = masks[:, index]
+            if masks.shape[1] == 4:  # complex masks: the echo mask's rotation goes with it
+                kept[:, 2:] = masks[:, 2:] if only == "echo" else 0.0
             return full(spectra, kept)
 
         model.masks_and_output = one_mask
@@ -81,28 +84,40 @@ class IdealMask:
 
     sample_rate = 16000
 
-    def __init__(self, group: int):
+    def __init__(self, group: int, complex_bound: float | None = None):
         from neuraudio.aec.linear import LinearAEC
 
-        self.linear, self.group = LinearAEC(), int(group)
+        self.linear, self.group, self.bound = LinearAEC(), int(group), complex_bound
         self.window = torch.hann_window(320, periodic=True).sqrt()
 
     def process(self, mic, ref, near):
-        from neuraudio.stream.stft import istft, stft
+        from neuraudio.stream.stft import stft
 
         e, _ = self.linear.linear_signals(mic[0], ref[0])
         spec, target = stft(torch.stack([e, near[0]]), 320, 160, self.window)
+        if self.bound is not None:  # complex: S / E, its magnitude clipped to the bound
+            ratio = target / torch.where(spec.abs() > 1e-9, spec, torch.full_like(spec, 1e-9))
+            mask = torch.polar(ratio.abs().clamp(max=self.bound), ratio.angle())
+            return self._overlap_add(spec * mask, mic.shape[-1])
         mask = (target.abs() / spec.abs().clamp_min(1e-9)).clamp(max=1.0)
         if self.group > 1:  # one value per group of bins, as a model computing masks on every K-th bin
             mask = torch.nn.functional.avg_pool1d(mask.T[None], self.group, self.group, ceil_mode=True)[0]
             mask = mask.T.repeat_interleave(self.group, dim=0)[: spec.shape[0]]
-        out = istft(spec * mask, 320, 160, self.window)[160:]  # the frames' overlap-add delays by one hop
-        return torch.nn.functional.pad(out, (0, max(0, mic.shape[-1] - out.numel())))[None, : mic.shape[-1]]
+        return self._overlap_add(spec * mask, mic.shape[-1])
+
+    def _overlap_add(self, spec, length: int):
+        from neuraudio.stream.stft import istft
+
+        out = istft(spec, 320, 160, self.window)[160:]  # the frames' overlap-add delays by one hop
+        return torch.nn.functional.pad(out, (0, max(0, length - out.numel())))[None, :length]
 
 
 def evaluate(name: str, data: Path, knobs: dict) -> dict:
     if name.startswith("ideal@"):
-        return evaluate_ideal(IdealMask(int(name.partition("@")[2])), data)
+        spec = name.partition("@")[2]
+        if spec.startswith("c"):
+            return evaluate_ideal(IdealMask(1, float(spec[1:])), data)
+        return evaluate_ideal(IdealMask(int(spec)), data)
     model = load(name)
     rate = model.sample_rate
     r = {"erle": [], "limit": [], "gain": [], "level": [], "si_sdr": [], "pesq_mic": [], "pesq_clean": [],

@@ -1,6 +1,7 @@
 """The dual-mask echo canceller behind the linear stage: streaming == offline with two inputs, its size, and the
 training path with precomputed linear-stage signals."""
 
+import pytest
 import torch
 
 from neuraudio.aec.neural import DualMaskAEC
@@ -144,3 +145,27 @@ def test_the_echo_term_teaches_the_echo_mask_alone():
     assert float(grad[0].abs()) > 0 and float(grad[1]) == 0.0
     without = module.terms(module.model.training_terms(mic=(echo + near)[None], ref=ref[None], target=near[None]))
     assert float(without["echo"]) == 0.0  # validation clips carry no echoless target: the term is off there
+
+
+def test_complex_masks_stream_like_offline_and_start_from_a_magnitude_folder(tmp_path):
+    from neuraudio.hub import save_folder
+    from neuraudio.train.enhance import EnhancementModule
+
+    ref, echo = echo_path(1.0, seed=7)
+    near = 0.05 * torch.sin(2 * torch.pi * 300 * torch.arange(16000) / 16000)[None]
+    model = scrambled(stride=4, channels=8, growth=4, complex_masks=True)
+    assert_stream_matches_offline(model, echo + near, ref)
+    with torch.no_grad():  # the rotation heads turn the echo stage's phase, not its magnitude
+        spectra = torch.randn(1, 3, 161, 5, dtype=torch.complex64)
+        masks = torch.rand(1, 4, 161, 5)
+        turned = model.echo_stage(spectra, masks)
+        assert torch.allclose(turned.abs(), (spectra[:, 0] * masks[:, 0]).abs(), atol=1e-6)
+        assert float((turned.angle() - spectra[:, 0].angle()).abs().max()) > 0.1
+    plain = scrambled(stride=4, channels=8, growth=4)
+    save_folder(plain, tmp_path / "plain", name="plain", task="echo")
+    widened = EnhancementModule(DualMaskAEC(stride=4, channels=8, growth=4, complex_masks=True),
+                                init_from=str(tmp_path / "plain")).model.eval()
+    with torch.no_grad():
+        assert torch.equal(widened.process(echo + near, ref), plain.process(echo + near, ref))
+    with pytest.raises(ValueError, match="does not match"):
+        DualMaskAEC(stride=2, channels=8, growth=4, complex_masks=True).load_narrower(plain.state_dict())

@@ -8,11 +8,17 @@ Per block of ``N = hop`` samples (10 ms at 16 kHz):
 2. **Frames**: ``e``, ``y`` and ``mic`` on a sqrt-hann STFT (frame ``2N``, hop ``N``), each as a pseudo-complex
    pair of channels (real and imaginary parts of the power-law compressed spectrum, ``|X|^0.3`` with the phase):
    six channels over ``N + 1`` bins.
-3. **Network** (:class:`DualMaskNet`): an input convolution that halves the bins, multi-dilated dense blocks
-   (``neuraudio.nn.d3``, causal in time) with 1x1 transitions, and two sigmoid heads upsampled back to every bin:
-   an echo mask and a noise mask.
+3. **Network** (:class:`DualMaskNet`): an input convolution that keeps every ``stride``-th bin, multi-dilated
+   dense blocks (``neuraudio.nn.d3``, causal in time) with 1x1 transitions, and two sigmoid heads upsampled back to
+   every bin: an echo mask and a noise mask. With ``complex_masks``, two more heads ``(a, b)`` rotate the echo
+   mask by ``atan2(b, 1 + a)``: a complex echo mask of magnitude at most 1.
 4. **Output**: ``E * m_echo * m_noise``, overlap-added with the same window: latency ``N`` (10 ms), the linear stage
    included.
+
+Why complex: in double talk a magnitude mask on ``E`` must scale the near end wherever the residual echo is
+louder, whatever it knows. With the near end known, the ideal ratio mask ``min(1, |S| / |E|)`` still takes
+1.35 dB of it; ``S / E`` with its magnitude clipped to 1 takes 0.40 dB (``benchmarks/aec.py ideal@1 ideal@c1``, two
+double-talk clips of the test set; the card has the whole set).
 
 Training (``training_terms``) reads precomputed linear-stage signals (``e``, ``y``) when given, so the sequential
 adaptive filter runs once per clip rather than once per epoch.
@@ -43,9 +49,9 @@ class DualMaskNet(nn.Module):
     causal in time (module docstring, step 3)."""
 
     def __init__(self, bins: int, channels: int = 24, growth: int = 12, blocks: int = 2, layers: int = 4,
-                 freq_dilations=(1, 2, 4), stride: int = 2):
+                 freq_dilations=(1, 2, 4), stride: int = 2, complex_masks: bool = False):
         super().__init__()
-        self.bins = bins
+        self.bins, self.complex_masks = bins, bool(complex_masks)
         self.encode = nn.Conv2d(6, channels, (2 * stride + 1, 1), stride=(stride, 1), padding=(stride, 0))
         self.blocks = nn.ModuleList()
         self.transitions = nn.ModuleList()
@@ -53,15 +59,19 @@ class DualMaskNet(nn.Module):
             block = D3Block(channels, growth, layers, freq_dilations)
             self.blocks.append(block)
             self.transitions.append(nn.Conv2d(block.out_channels, channels, 1))
-        self.heads = nn.Conv2d(channels, 2, 1)
+        self.heads = nn.Conv2d(channels, 4 if complex_masks else 2, 1)
         nn.init.zeros_(self.heads.weight)
-        nn.init.constant_(self.heads.bias, 3.0)  # masks start near 1: the linear stage's output passes
+        nn.init.zeros_(self.heads.bias)  # the rotation starts at 0
+        nn.init.constant_(self.heads.bias[:2], 3.0)  # masks start near 1: the linear stage's output passes
 
     def _decode(self, h: torch.Tensor) -> torch.Tensor:
+        """``(batch, 2, bins, frames)`` masks in ``[0, 1]``, and with ``complex_masks`` the rotation's ``(a, b)``."""
         logits = self.heads(h)
         frames = logits.shape[-1]
         up = nn.functional.interpolate(logits, size=(self.bins, frames), mode="bilinear", align_corners=True)
-        return torch.sigmoid(up)
+        if not self.complex_masks:
+            return torch.sigmoid(up)
+        return torch.cat([torch.sigmoid(up[:, :2]), up[:, 2:]], dim=1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         h = nn.functional.elu(self.encode(features))
@@ -96,6 +106,8 @@ class DualMaskAEC(Processor):
         partitions, max_delay_ms, margin, step: the linear stage (:class:`neuraudio.aec.linear.LinearAEC`).
         channels, growth, blocks, layers, stride: the network (:class:`DualMaskNet`; ``stride``: the input
             convolution keeps every ``stride``-th bin).
+        complex_masks: rotate the echo mask (module docstring); a folder without it starts one with it as the same
+            function (:meth:`load_narrower`).
     """
 
     task = "echo"
@@ -104,10 +116,10 @@ class DualMaskAEC(Processor):
 
     def __init__(self, sample_rate: int = 16000, hop: int = 160, partitions: int = 40, max_delay_ms: float = 250.0,
                  margin: int = 2, step: float = 1.0, channels: int = 24, growth: int = 12, blocks: int = 2,
-                 layers: int = 4, stride: int = 2):
+                 layers: int = 4, stride: int = 2, complex_masks: bool = False):
         super().__init__(sample_rate, hop)
         self.linear = LinearAEC(sample_rate, hop, partitions, max_delay_ms, margin, step)
-        self.net = DualMaskNet(hop + 1, channels, growth, blocks, layers, stride=stride)
+        self.net = DualMaskNet(hop + 1, channels, growth, blocks, layers, stride=stride, complex_masks=complex_masks)
         self.register_buffer("window", torch.hann_window(2 * hop, periodic=True).sqrt(), persistent=False)
 
     @property
@@ -136,8 +148,29 @@ class DualMaskAEC(Processor):
         shifted = torch.cat([tail[:, None], tails[:, :-1]], dim=1)
         return (heads + shifted).flatten(1), tails[:, -1]
 
+    def echo_stage(self, spectra: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """``E * m_echo`` (complex with ``complex_masks``)."""
+        out = spectra[:, 0] * masks[:, 0]
+        if masks.shape[1] == 4:
+            out = out * torch.polar(torch.ones_like(masks[:, 2]), torch.atan2(masks[:, 3], 1.0 + masks[:, 2]))
+        return out
+
     def masks_and_output(self, spectra: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        return spectra[:, 0] * masks[:, 0] * masks[:, 1]
+        return self.echo_stage(spectra, masks) * masks[:, 1]
+
+    def load_narrower(self, state) -> None:
+        """Start a complex-mask model from a folder of the magnitude-mask one: its two heads, and rotation heads at
+        zero (the same function)."""
+        own = self.state_dict()
+        heads = {k: v for k, v in state.items() if k.startswith("net.heads.")}
+        if set(state) != set(own) or any(own[k].shape != v.shape for k, v in state.items() if k not in heads):
+            raise ValueError("the folder does not match this model (only the heads may be narrower).")
+        state = dict(state)
+        for key, value in heads.items():
+            widened = torch.zeros_like(own[key])
+            widened[: value.shape[0]] = value
+            state[key] = widened
+        self.load_state_dict(state)
 
     # ---- Processor -----------------------------------------------------------------------------------------------
     def forward(self, x, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -200,5 +233,5 @@ class DualMaskAEC(Processor):
         out = {"spectrum": estimate, "target": spectra[:, 3], "masks": masks, "wave": wave[:, None],
                "clean": clean[:, None], "input": mic[:, None]}
         if echoless is not None:
-            out["stage"], out["stage_target"] = spectra[:, 0] * masks[:, 0], spectra[:, 4]
+            out["stage"], out["stage_target"] = self.echo_stage(spectra[:, :3], masks), spectra[:, 4]
         return out
