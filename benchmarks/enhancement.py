@@ -110,8 +110,9 @@ def pictures(args) -> None:
 
 
 def phase(args) -> None:
-    """How far a magnitude/phase denoiser rotates the noisy phase (``MagPhaseCore``'s ``atan2(b, 1 + a)``), over
-    the held-out mixtures at each SNR, and the mean bias of its two phase heads."""
+    """How far a magnitude/phase denoiser rotates the noisy phase (``MagPhaseCore``'s ``atan2(b, 1 + a)``, the
+    per-bin refiner's part included), over the held-out mixtures at each SNR, and the mean bias of its two phase
+    heads."""
     torch.set_num_threads(1)
     for name in args.models:
         model = load(name)
@@ -120,9 +121,10 @@ def phase(args) -> None:
         apply = core.apply
 
         def recording(h, magnitude, phase, gain):
-            rows = h.transpose(-1, -2)
-            rotations.append(torch.atan2(core.imag(rows), 1.0 + core.real(rows)).abs().flatten())
-            return apply(h, magnitude, phase, gain)
+            out, mask = apply(h, magnitude, phase, gain)
+            turned = torch.remainder(out.angle() - phase + torch.pi, 2 * torch.pi) - torch.pi
+            rotations.append(turned[magnitude > 0].abs().flatten())  # (a bin of zero magnitude has no phase)
+            return out, mask
 
         core.apply = recording
         for _, _, noisy, _ in mixtures(args.speech, args.noise, args.utterances, args.snr, args.seed, args.max_seconds):
