@@ -1,10 +1,12 @@
-"""Each loss term's effect on denoise-16k, and the metric discriminator's: short runs of the recipe from its
-classical start (the log-MMSE denoiser), one term removed (or the discriminator added) per run, on the same data,
-seed and wall-clock budget, then a table of the last validation (WB-PESQ and SI-SDR on the recipe's held-out real
-mixtures) against the full recipe. Equal time, not equal steps: a term that slows a step (the discriminator's
-WB-PESQ on every batch) pays for it, as it would in a real run.
+"""Each loss term's effect on denoise-16k, and the metric discriminator's: short runs of the recipe, one term
+removed (or the discriminator added) per run, on the same data, seed and wall-clock budget, then a table of the last
+validation (WB-PESQ and SI-SDR on the recipe's held-out real mixtures) against the full recipe. Equal time, not
+equal steps: a term that slows a step (the discriminator's WB-PESQ on every batch) pays for it, as it would in a
+real run. From the classical start (the log-MMSE denoiser) by default, or fine-tuning a trained model
+(``--init-from``: what each term does to a model near where training has brought it, at ``--lr``).
 
     python recipes/enhancement/ablate.py --minutes 15 --jobs 2 --root runs/ablate
+    python recipes/enhancement/ablate.py --minutes 12 --jobs 1 --root runs/ablate-ft --init-from denoise-16k --lr 3e-4
     python recipes/enhancement/ablate.py --root runs/ablate --table      # the table of runs already made
 
 Runs use one CPU thread each (``--jobs`` of them side by side); a run that exists (``ROOT/NAME/logs``) is not
@@ -34,13 +36,18 @@ VARIANTS = {
 }
 
 
-def command(name: str, root: Path, minutes: float) -> list[str]:
+def command(name: str, root: Path, minutes: float, init_from: str | None = None,
+            lr: float | None = None) -> list[str]:
     total = round(minutes * 60)
     args = [sys.executable, "-m", "neuraudio", "train", str(RECIPE),
             "--trainer.default_root_dir", str(root / name), "--trainer.enable_progress_bar", "false",
             "--trainer.max_time", f"00:{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"]
     for key, value in VARIANTS[name].items():
         args += [f"--model.init_args.{key}", str(value)]
+    if init_from:
+        args += ["--model.init_args.init_from", init_from]
+    if lr:
+        args += ["--model.init_args.optimizer.init_args.lr", str(lr)]
     return args
 
 
@@ -71,6 +78,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0, help="wall-clock budget of each run")
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side, one CPU thread each")
     parser.add_argument("--only", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--init-from", help="a model folder or shipped name to fine-tune (default: the classical start)")
+    parser.add_argument("--lr", type=float, help="the optimizer's learning rate (default: the recipe's)")
     parser.add_argument("--table", action="store_true", help="print the table of the runs under ROOT, run nothing")
     args = parser.parse_args()
     if args.jobs < 1 or args.minutes <= 0:
@@ -85,7 +94,8 @@ def main() -> None:
                 (args.root / name).mkdir(parents=True, exist_ok=True)
                 log = (args.root / name / "train.log").open("w")
                 print(f"start {name}", flush=True)
-                running.append((name, subprocess.Popen(command(name, args.root, args.minutes), stdout=log,
+                running.append((name, subprocess.Popen(command(name, args.root, args.minutes, args.init_from, args.lr),
+                                                       stdout=log,
                                                        stderr=subprocess.STDOUT, env=env)))
             time.sleep(5)
             for name, proc in list(running):
