@@ -37,6 +37,8 @@ import torch
 
 import neuraudio
 from neuraudio import metrics
+from neuraudio.aec.linear import LinearAEC
+from neuraudio.stream.stft import istft, stft
 
 
 def _linear_stage(model):
@@ -85,14 +87,10 @@ class IdealMask:
     sample_rate = 16000
 
     def __init__(self, group: int, complex_bound: float | None = None):
-        from neuraudio.aec.linear import LinearAEC
-
         self.linear, self.group, self.bound = LinearAEC(), int(group), complex_bound
         self.window = torch.hann_window(320, periodic=True).sqrt()
 
     def process(self, mic, ref, near):
-        from neuraudio.stream.stft import stft
-
         e, _ = self.linear.linear_signals(mic[0], ref[0])
         spec, target = stft(torch.stack([e, near[0]]), 320, 160, self.window)
         if self.bound is not None:  # complex: S / E, its magnitude clipped to the bound
@@ -106,8 +104,6 @@ class IdealMask:
         return self._overlap_add(spec * mask, mic.shape[-1])
 
     def _overlap_add(self, spec, length: int):
-        from neuraudio.stream.stft import istft
-
         out = istft(spec, 320, 160, self.window)[160:]  # the frames' overlap-add delays by one hop
         return torch.nn.functional.pad(out, (0, max(0, length - out.numel())))[None, :length]
 

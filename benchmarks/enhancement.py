@@ -120,8 +120,8 @@ def phase(args) -> None:
         rotations = []
         apply = core.apply
 
-        def recording(h, magnitude, phase, gain):
-            out, mask = apply(h, magnitude, phase, gain)
+        def recording(h, magnitude, phase, gain, features=None):
+            out, mask = apply(h, magnitude, phase, gain, features)
             turned = torch.remainder(out.angle() - phase + torch.pi, 2 * torch.pi) - torch.pi
             rotations.append(turned[magnitude > 0].abs().flatten())  # (a bin of zero magnitude has no phase)
             return out, mask

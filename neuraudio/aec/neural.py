@@ -17,8 +17,8 @@ Per block of ``N = hop`` samples (10 ms at 16 kHz):
 
 Why complex: in double talk a magnitude mask on ``E`` must scale the near end wherever the residual echo is
 louder, whatever it knows. With the near end known, the ideal ratio mask ``min(1, |S| / |E|)`` still takes
-1.35 dB of it; ``S / E`` with its magnitude clipped to 1 takes 0.40 dB (``benchmarks/aec.py ideal@1 ideal@c1``, two
-double-talk clips of the test set; the card has the whole set).
+2.07 dB of it; ``S / E`` with its magnitude clipped to 1 takes 0.44 dB (``benchmarks/aec.py --data data/echo_test
+ideal@1 ideal@c1``, the 20 double-talk clips of the synthetic test set; aec-16k's card has the table).
 
 Training (``training_terms``) reads precomputed linear-stage signals (``e``, ``y``) when given, so the sequential
 adaptive filter runs once per clip rather than once per epoch.

@@ -14,7 +14,7 @@ Per frame, with ``X`` the noisy STFT and ``c = 0.3`` the magnitude compression:
                  heads' output, the noisy log magnitude and the mask
 
 The frame-level heads map one ``dim``-vector per frame to every bin's rotation: they see no bin's phase, and trained
-that way they learned no rotation at all (``benchmarks/enhancement.py phase``: 0.007 rad on average after 3.2
+that way they learned no rotation at all (``benchmarks/enhancement.py phase``: 0.004 rad on average after 3.2
 CPU-hours). The refiner is the per-bin path MP-SENet's phase decoder has, kept small. The heads and the refiner's
 last layer start at zero, so an untrained model is the classical denoiser (with the noisy phase): training can only
 have to improve on it. The prior gives the network what a short receptive field cannot see, a noise floor tracked
@@ -101,35 +101,35 @@ class MagPhaseCore(nn.Module):
         log_magnitude = (torch.log(magnitude.clamp_min(1e-5)) + 5.0) / 4.0
         return torch.cat([log_magnitude, gain, torch.cos(along_time), torch.sin(along_time)], dim=-2)
 
-    def apply(self, h: torch.Tensor, magnitude: torch.Tensor, phase: torch.Tensor,
-              gain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def apply(self, h: torch.Tensor, magnitude: torch.Tensor, phase: torch.Tensor, gain: torch.Tensor,
+              features: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Backbone output ``(batch, dim, frames)`` -> enhanced spectrum and the compressed-magnitude mask."""
         h = h.transpose(-1, -2)
         start = (gain.clamp_min(1e-4) ** POWER / BETA).clamp(1e-4, 1 - 1e-4)
         mask = BETA * torch.sigmoid(self.mask(h).transpose(-1, -2) + torch.logit(start))
         a, b = self.real(h).transpose(-1, -2), self.imag(h).transpose(-1, -2)
         if self.refiner is not None:
-            refined = self.refiner(self._phase_features(a, b, magnitude, phase, mask))
+            refined = self.refiner(self._phase_features(a, b, features, phase, mask))
             a, b = a + refined[:, 0], b + refined[:, 1]
         rotation = torch.atan2(b, 1.0 + a)
         enhanced = (mask * magnitude.clamp_min(1e-8) ** POWER) ** (1.0 / POWER)
         return torch.polar(enhanced, phase + rotation), mask
 
-    def _phase_features(self, a: torch.Tensor, b: torch.Tensor, magnitude: torch.Tensor, phase: torch.Tensor,
+    def _phase_features(self, a: torch.Tensor, b: torch.Tensor, features: torch.Tensor, phase: torch.Tensor,
                         mask: torch.Tensor) -> torch.Tensor:
         """The refiner's input ``(batch, 8, bins, frames)``: the heads' output, cos / sin of each bin's phase advance
-        over the previous frame (less its own) and of its step from the bin below, the noisy log magnitude, the
-        mask."""
-        along_time = torch.diff(phase, dim=-1, prepend=phase[..., :1] - self.advance[:, None]) - self.advance[:, None]
+        over the previous frame (less its own; read from the backbone's ``features``) and of its step from the bin
+        below, the noisy log magnitude (also from ``features``), the mask."""
+        log_magnitude, _, cos_time, sin_time = features.unflatten(-2, (4, self.bins)).unbind(-3)
         along_freq = torch.diff(phase, dim=-2, prepend=phase[..., :1, :])
-        log_magnitude = (torch.log(magnitude.clamp_min(1e-5)) + 5.0) / 4.0
-        return torch.stack([a, b, torch.cos(along_time), torch.sin(along_time), torch.cos(along_freq),
-                            torch.sin(along_freq), log_magnitude, mask], dim=1)
+        return torch.stack([a, b, cos_time, sin_time, torch.cos(along_freq), torch.sin(along_freq), log_magnitude,
+                            mask], dim=1)
 
     def forward(self, spec: torch.Tensor, gain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         magnitude, phase = spec.abs(), spec.angle()
         previous = phase[..., :1] - self.advance[:, None]  # no frame before the first: its advance reads as the bin's own
-        return self.apply(self.backbone(self.features(magnitude, phase, gain, previous)), magnitude, phase, gain)
+        features = self.features(magnitude, phase, gain, previous)
+        return self.apply(self.backbone(features), magnitude, phase, gain, features)
 
     def step(self, spec: torch.Tensor, gain: torch.Tensor, cache: dict) -> tuple[torch.Tensor, torch.Tensor]:
         magnitude, phase = spec.abs(), spec.angle()
