@@ -169,3 +169,41 @@ def test_complex_masks_stream_like_offline_and_start_from_a_magnitude_folder(tmp
         assert torch.equal(widened.process(echo + near, ref), plain.process(echo + near, ref))
     with pytest.raises(ValueError, match="does not match"):
         DualMaskAEC(stride=2, channels=8, growth=4, complex_masks=True).load_narrower(plain.state_dict())
+
+
+def test_a_fine_stage_and_more_blocks_stream_like_offline_and_grow_from_a_smaller_folder(tmp_path):
+    """The fine stage (every bin, convolutions along frequency only) and extra blocks start as the same function
+    from a folder without them; trained, the fine stage makes the masks differ between neighbouring bins, which the
+    coarse heads (every fourth bin, upsampled linearly) cannot."""
+    from neuraudio.hub import save_folder
+    from neuraudio.train.enhance import EnhancementModule
+
+    ref, echo = echo_path(1.0, seed=8)
+    near = 0.05 * torch.sin(2 * torch.pi * 300 * torch.arange(16000) / 16000)[None]
+    small = dict(stride=4, channels=8, growth=4, complex_masks=True)
+    assert_stream_matches_offline(scrambled(**small, blocks=3, fine_channels=6), echo + near, ref)
+    plain = scrambled(**small)
+    save_folder(plain, tmp_path / "plain", name="plain", task="echo")
+    grown = EnhancementModule(DualMaskAEC(**small, blocks=3, fine_channels=6), init_from=str(tmp_path / "plain"),
+                              echo_weight=0.0, echo_complex_weight=1.0)
+    assert sum(p.numel() for p in grown.model.parameters()) > sum(p.numel() for p in plain.parameters())
+    with torch.no_grad():
+        assert torch.equal(grown.model.eval().process(echo + near, ref), plain.process(echo + near, ref))
+    with pytest.raises(ValueError, match="does not match"):  # narrower blocks are not a smaller model of this one
+        DualMaskAEC(**small | {"growth": 6}, fine_channels=6).load_narrower(plain.state_dict())
+
+    # the complex echo term alone reaches the fine stage and the rotation heads, and a step makes the masks jagged
+    grown.train()
+    batch = {"mic": (echo + near)[None], "ref": ref[None], "target": near[None], "echoless": near[None]}
+    weights = ("magnitude", "complex", "phase", "time", "consistency", "under", "echo")
+    grown.weights.update({k: 0.0 for k in weights})
+    terms = grown.terms(grown.model.training_terms(**batch))
+    assert float(terms["echo_complex"]) > 0 and torch.isclose(terms["loss"], terms["echo_complex"])
+    terms["loss"].backward()
+    last = grown.model.net.fine[-1]
+    assert float(last.weight.grad.abs().sum()) > 0 and float(last.bias.grad[1]) == 0.0  # not the noise head
+    with torch.no_grad():
+        last.weight.add_(-0.5 * last.weight.grad.sign())
+        masks = grown.model.net(grown.model._features(torch.randn(1, 3, 161, 20, dtype=torch.complex64)))
+    jagged = (masks[:, 0, 2:] - 2 * masks[:, 0, 1:-1] + masks[:, 0, :-2]).abs()  # second difference along bins
+    assert float(jagged[:, 0::4].mean()) > 1e-3  # inside the coarse heads' spacing a linear upsampling has none

@@ -11,7 +11,11 @@ Per block of ``N = hop`` samples (10 ms at 16 kHz):
 3. **Network** (:class:`DualMaskNet`): an input convolution that keeps every ``stride``-th bin, multi-dilated
    dense blocks (``neuraudio.nn.d3``, causal in time) with 1x1 transitions, and two sigmoid heads upsampled back to
    every bin: an echo mask and a noise mask. With ``complex_masks``, two more heads ``(a, b)`` rotate the echo
-   mask by ``atan2(b, 1 + a)``: a complex echo mask of magnitude at most 1.
+   mask by ``atan2(b, 1 + a)``: a complex echo mask of magnitude at most 1. With ``fine_channels``, a fine stage
+   at every bin (convolutions along frequency only, so nothing to cache) reads the six input channels, each
+   bin's compressed magnitudes and the normalized cross-spectrum of ``E`` and ``Y``, the upsampled features and
+   the upsampled head logits, and adds a correction to those logits: masks that change from one bin to the next,
+   which double talk needs (near-end and echo harmonics interleave closer than the coarse heads' spacing).
 4. **Output**: ``E * m_echo * m_noise``, overlap-added with the same window: latency ``N`` (10 ms), the linear stage
    included.
 
@@ -49,9 +53,10 @@ class DualMaskNet(nn.Module):
     causal in time (module docstring, step 3)."""
 
     def __init__(self, bins: int, channels: int = 24, growth: int = 12, blocks: int = 2, layers: int = 4,
-                 freq_dilations=(1, 2, 4), stride: int = 2, complex_masks: bool = False):
+                 freq_dilations=(1, 2, 4), stride: int = 2, complex_masks: bool = False, fine_channels: int = 0):
         super().__init__()
         self.bins, self.complex_masks = bins, bool(complex_masks)
+        heads = 4 if complex_masks else 2
         self.encode = nn.Conv2d(6, channels, (2 * stride + 1, 1), stride=(stride, 1), padding=(stride, 0))
         self.blocks = nn.ModuleList()
         self.transitions = nn.ModuleList()
@@ -59,16 +64,37 @@ class DualMaskNet(nn.Module):
             block = D3Block(channels, growth, layers, freq_dilations)
             self.blocks.append(block)
             self.transitions.append(nn.Conv2d(block.out_channels, channels, 1))
-        self.heads = nn.Conv2d(channels, 4 if complex_masks else 2, 1)
+        self.heads = nn.Conv2d(channels, heads, 1)
         nn.init.zeros_(self.heads.weight)
         nn.init.zeros_(self.heads.bias)  # the rotation starts at 0
         nn.init.constant_(self.heads.bias[:2], 3.0)  # masks start near 1: the linear stage's output passes
+        self.fine = None
+        if fine_channels:
+            self.fine = nn.Sequential(
+                nn.Conv2d(6 + 5 + channels + heads, fine_channels, (3, 1), padding=(1, 0)), nn.ELU(),
+                nn.Conv2d(fine_channels, fine_channels, (3, 1), padding=(2, 0), dilation=(2, 1)), nn.ELU(),
+                nn.Conv2d(fine_channels, heads, 1))
+            nn.init.zeros_(self.fine[-1].weight)  # starts as no correction
+            nn.init.zeros_(self.fine[-1].bias)
 
-    def _decode(self, h: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def bin_features(features: torch.Tensor) -> torch.Tensor:
+        """``(batch, 6, bins, frames)`` pseudo-complex (e, y, mic) -> ``(batch, 5, bins, frames)``: the three
+        compressed magnitudes and ``E conj(Y) / (|E| |Y|)`` (real, imaginary): what one bin says about its echo."""
+        e, y, mic = (torch.complex(features[:, 2 * i], features[:, 2 * i + 1]) for i in range(3))
+        cross = e * y.conj()
+        cross = cross / (cross.abs() + 1e-4)
+        return torch.stack([e.abs(), y.abs(), mic.abs(), cross.real, cross.imag], dim=1)
+
+    def _decode(self, h: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """``(batch, 2, bins, frames)`` masks in ``[0, 1]``, and with ``complex_masks`` the rotation's ``(a, b)``."""
         logits = self.heads(h)
         frames = logits.shape[-1]
-        up = nn.functional.interpolate(logits, size=(self.bins, frames), mode="bilinear", align_corners=True)
+        size = (self.bins, frames)
+        up = nn.functional.interpolate(logits, size=size, mode="bilinear", align_corners=True)
+        if self.fine is not None:
+            coarse = nn.functional.interpolate(h, size=size, mode="bilinear", align_corners=True)
+            up = up + self.fine(torch.cat([features, self.bin_features(features), coarse, up], dim=1))
         if not self.complex_masks:
             return torch.sigmoid(up)
         return torch.cat([torch.sigmoid(up[:, :2]), up[:, 2:]], dim=1)
@@ -77,7 +103,7 @@ class DualMaskNet(nn.Module):
         h = nn.functional.elu(self.encode(features))
         for block, transition in zip(self.blocks, self.transitions):
             h = h + nn.functional.elu(transition(block(h)))
-        return self._decode(h)
+        return self._decode(h, features)
 
     def init_cache(self, batch: int, device=None, dtype=torch.float32) -> list:
         (kernel, _), (stride, _), (padding, _) = self.encode.kernel_size, self.encode.stride, self.encode.padding
@@ -88,7 +114,7 @@ class DualMaskNet(nn.Module):
         h = nn.functional.elu(self.encode(features))
         for block, transition, c in zip(self.blocks, self.transitions, cache):
             h = h + nn.functional.elu(transition(block.step(h, c)))
-        return self._decode(h)
+        return self._decode(h, features)
 
 
 def pseudo_complex(spec: torch.Tensor) -> torch.Tensor:
@@ -106,8 +132,11 @@ class DualMaskAEC(Processor):
         partitions, max_delay_ms, margin, step: the linear stage (:class:`neuraudio.aec.linear.LinearAEC`).
         channels, growth, blocks, layers, stride: the network (:class:`DualMaskNet`; ``stride``: the input
             convolution keeps every ``stride``-th bin).
-        complex_masks: rotate the echo mask (module docstring); a folder without it starts one with it as the same
-            function (:meth:`load_narrower`).
+        complex_masks: rotate the echo mask (module docstring).
+        fine_channels: width of the fine stage at every bin (0: none; module docstring).
+
+    A folder without the rotation heads, the fine stage or the last blocks starts a model with them as the same
+    function (:meth:`load_narrower`).
     """
 
     task = "echo"
@@ -116,10 +145,11 @@ class DualMaskAEC(Processor):
 
     def __init__(self, sample_rate: int = 16000, hop: int = 160, partitions: int = 40, max_delay_ms: float = 250.0,
                  margin: int = 2, step: float = 1.0, channels: int = 24, growth: int = 12, blocks: int = 2,
-                 layers: int = 4, stride: int = 2, complex_masks: bool = False):
+                 layers: int = 4, stride: int = 2, complex_masks: bool = False, fine_channels: int = 0):
         super().__init__(sample_rate, hop)
         self.linear = LinearAEC(sample_rate, hop, partitions, max_delay_ms, margin, step)
-        self.net = DualMaskNet(hop + 1, channels, growth, blocks, layers, stride=stride, complex_masks=complex_masks)
+        self.net = DualMaskNet(hop + 1, channels, growth, blocks, layers, stride=stride, complex_masks=complex_masks,
+                               fine_channels=fine_channels)
         self.register_buffer("window", torch.hann_window(2 * hop, periodic=True).sqrt(), persistent=False)
 
     @property
@@ -159,17 +189,29 @@ class DualMaskAEC(Processor):
         return self.echo_stage(spectra, masks) * masks[:, 1]
 
     def load_narrower(self, state) -> None:
-        """Start a complex-mask model from a folder of the magnitude-mask one: its two heads, and rotation heads at
-        zero (the same function)."""
+        """Start from a folder of a smaller model of the same widths as the same function: rotation heads at zero
+        (a magnitude-mask folder), the fine stage's last layer at zero (a folder without it), and blocks past the
+        folder's with zero transitions (a residual that adds nothing)."""
         own = self.state_dict()
         heads = {k: v for k, v in state.items() if k.startswith("net.heads.")}
-        if set(state) != set(own) or any(own[k].shape != v.shape for k, v in state.items() if k not in heads):
-            raise ValueError("the folder does not match this model (only the heads may be narrower).")
+        folder_blocks = len({k.split(".")[2] for k in state if k.startswith("net.blocks.")})
+        added = lambda k: (k.startswith("net.fine.")
+                           or (k.startswith(("net.blocks.", "net.transitions.")) and int(k.split(".")[2]) >= folder_blocks))
+        wrong = [k for k, v in state.items() if k not in heads and (k not in own or own[k].shape != v.shape)]
+        missing = [k for k in own if k not in state and not added(k)]
+        if wrong or missing:
+            raise ValueError("the folder does not match this model (only the heads may be narrower, and only the fine "
+                             "stage and the last blocks may be missing).")
         state = dict(state)
         for key, value in heads.items():
             widened = torch.zeros_like(own[key])
             widened[: value.shape[0]] = value
             state[key] = widened
+        last_fine = f"net.fine.{len(self.net.fine) - 1}." if self.net.fine is not None else None
+        for key in own:
+            if added(key):
+                zero = key.startswith("net.transitions.") or (last_fine is not None and key.startswith(last_fine))
+                state[key] = torch.zeros_like(own[key]) if zero else own[key]
         self.load_state_dict(state)
 
     # ---- Processor -----------------------------------------------------------------------------------------------

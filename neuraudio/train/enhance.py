@@ -15,6 +15,7 @@ discriminator. Manual optimization: the enhancer's optimizer, and the discrimina
                  towards silence: a weight of 0.05 made an echo canceller output nothing within 40 steps)
     echo         MSE of compressed magnitudes of an echo canceller's first mask alone, ``E * m_echo``, against the
                  microphone without its echo (near end + noise; synthesized items carry it; 0 = off)
+    echo_complex the same on compressed complex spectra (teaches a complex echo mask its rotation; 0 = off)
     metric       least squares towards 1 of a learned WB-PESQ predictor ``D(clean, estimate)`` (0.05; 0 = off)
 
 The metric discriminator (``metric_weight`` > 0) learns ``D(clean, clean) = 1`` and ``D(clean, estimate) =
@@ -97,7 +98,7 @@ class EnhancementModule(TaskModule):
         optimizer, discriminator_optimizer: optimizer factories (recipe ``class_path`` + ``init_args``).
         lr_decay: learning rates are multiplied by this after every epoch.
         magnitude_weight, complex_weight, phase_weight, time_weight, consistency_weight, metric_weight,
-            residual_weight, under_weight, echo_weight: loss weights (module docstring); ``metric_weight=0`` builds no
+            residual_weight, under_weight, echo_weight, echo_complex_weight: loss weights (module docstring); ``metric_weight=0`` builds no
             discriminator.
         grad_clip: max norm of the gradients.
         init_from: a model folder (or a shipped model's name) to start from.
@@ -110,7 +111,7 @@ class EnhancementModule(TaskModule):
                  magnitude_weight: float = 0.9, complex_weight: float = 0.1, phase_weight: float = 0.3,
                  time_weight: float = 0.2, consistency_weight: float = 0.1, metric_weight: float = 0.0,
                  residual_weight: float = 0.0, under_weight: float = 0.0, echo_weight: float = 0.0,
-                 grad_clip: float = 5.0, init_from: str | None = None):
+                 echo_complex_weight: float = 0.0, grad_clip: float = 5.0, init_from: str | None = None):
         super().__init__(model, init_from)
         if not hasattr(model, "training_terms"):
             raise ValueError(f"{type(model).__name__} is not a trainable enhancer (it has no training_terms).")
@@ -121,7 +122,8 @@ class EnhancementModule(TaskModule):
         self.lr_decay, self.grad_clip = float(lr_decay), float(grad_clip)
         self.weights = {"magnitude": magnitude_weight, "complex": complex_weight, "phase": phase_weight,
                         "time": time_weight, "consistency": consistency_weight, "metric": metric_weight,
-                        "residual": residual_weight, "under": under_weight, "echo": echo_weight}
+                        "residual": residual_weight, "under": under_weight, "echo": echo_weight,
+                        "echo_complex": echo_complex_weight}
         self.discriminator = MetricDiscriminator() if metric_weight > 0 else None
         self.skipped = 0  # training steps whose gradient was not finite (skipped, logged as train/skipped)
 
@@ -163,8 +165,9 @@ class EnhancementModule(TaskModule):
         if "stage" in out:  # an echo canceller's echo mask on its own (items without the target: validation clips)
             stage, stage_target = (out[k].abs().clamp_min(1e-8) ** POWER for k in ("stage", "stage_target"))
             t["echo"] = torch.mean((stage - stage_target) ** 2)
+            t["echo_complex"] = losses.complex_spectrum_loss(out["stage"], out["stage_target"], POWER)
         else:
-            t["echo"] = est_c.real.new_zeros(())
+            t["echo"] = t["echo_complex"] = est_c.real.new_zeros(())
         silent = _silent_frames(target)
         if bool(silent.any()):  # what is left where the target is silent, in decades of power (10 dB per unit)
             power = (estimate.real.square() + estimate.imag.square()).mean(-2)
@@ -172,7 +175,8 @@ class EnhancementModule(TaskModule):
         else:
             t["residual"] = est_c.real.new_zeros(())
         t["loss"] = sum(self.weights[k] * t[k]
-                        for k in ("magnitude", "complex", "phase", "time", "consistency", "residual", "under", "echo"))
+                        for k in ("magnitude", "complex", "phase", "time", "consistency", "residual", "under", "echo",
+                                 "echo_complex"))
         return t
 
     def _magnitudes(self, out: dict[str, torch.Tensor], detach: bool) -> tuple[torch.Tensor, torch.Tensor]:
