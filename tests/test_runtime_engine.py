@@ -438,6 +438,22 @@ def test_cuda_graph_of_the_streaming_vocoder_with_whole_hops():
     assert torch.allclose(y[..., lat:], reference[..., : x.shape[-1] - lat], atol=1e-3)
 
 
+def test_prepare_freezes_the_collectors_objects_so_a_full_collection_walks_only_new_ones():
+    """A full collection walks every tracked object (about 170,000 with torch imported): one of them in the audio
+    callback stalled a block for 60-100 ms. After ``prepare`` the oldest generation holds only what came later."""
+    gc.unfreeze()
+    try:
+        gc.collect()
+        before = len(gc.get_objects(generation=2))
+        Engine(GainEffect(), 48000, 64, freeze_gc=False).prepare()
+        assert gc.get_freeze_count() == 0  # asked to leave the collector alone
+        Engine(GainEffect(), 48000, 64).prepare()
+        assert before > 50_000 and gc.get_freeze_count() > 0.9 * before
+        assert len(gc.get_objects(generation=2)) < 0.01 * before
+    finally:
+        gc.unfreeze()
+
+
 def test_prepare_audio_thread_reports_each_setting_and_release_restores_the_collector():
     from neuraudio.runtime import prepare_audio_thread, release_audio_thread
 

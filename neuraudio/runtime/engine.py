@@ -26,11 +26,22 @@ Both give the same numbers as ``model.process`` with the knob trajectory of :fun
 1e-5). A block containing NaN or Inf produces silence, resets the model's state and is counted; it never reaches
 the model. On CPU, denormals are flushed to zero; on CUDA in float32, cuDNN's TF32 convolutions are turned off (both
 process-wide torch settings, made in ``prepare``).
+
+Python's garbage collector: a full collection walks every object the process tracks (about 170,000 with torch and
+neuraudio imported: 60-150 ms on the development CPU), and one falls, unannounced, on whichever call allocates at
+the wrong moment: through aec-16k's Engine in ``neuraudio bench``, one block in a thousand took 60-100 ms, a full
+collection each time. ``prepare`` therefore collects once and freezes what exists (``gc.freeze``: the model, torch,
+the host's objects), so later collections walk only what was made since (under a millisecond), even for a host
+that never calls :func:`neuraudio.runtime.prepare_audio_thread` (which also disables the collector on the audio
+thread, keeps the heap and sets the scheduler). Process-wide, like the torch settings; frozen objects are never
+collected, so those that become cyclic garbage later stay allocated. Pass ``freeze_gc=False`` to leave the
+collector alone.
 """
 
 from __future__ import annotations
 
 import copy
+import gc
 import threading
 import time
 import warnings
@@ -92,11 +103,13 @@ class Engine:
         threads: torch CPU threads on the thread that calls ``process`` (``None``: leave torch's setting).
         block_multiple: the host promises blocks whose length is a multiple of this (a multiple of the model's
             hop): a model with a hop then reports ``hop - 1`` samples less latency.
+        freeze_gc: collect and freeze the garbage collector's objects in ``prepare`` (module docstring).
     """
 
     def __init__(self, model: Processor, sample_rate: int, block_size: int = 512, channels: int = 1,
                  device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32,
-                 cuda_graph: bool = True, threads: int | None = 1, block_multiple: int | None = None):
+                 cuda_graph: bool = True, threads: int | None = 1, block_multiple: int | None = None,
+                 freeze_gc: bool = True):
         if not isinstance(model, Processor):
             raise EngineError(f"the engine runs neuraudio Processors, got {type(model).__name__}.")
         if int(sample_rate) != model.sample_rate:
@@ -144,6 +157,7 @@ class Engine:
             raise EngineError(f"block_multiple must be a multiple of the model's hop {model.hop} that divides "
                               f"block_size {self.block_size}, got {block_multiple}.")
         self.block_multiple = block_multiple
+        self.freeze_gc = bool(freeze_gc)  # freeze the garbage collector's objects in prepare (module docstring)
         # whole hops in every block: the step sees a fixed shape per full block, so it can be captured
         self.path = "direct" if model.hop == 1 or block_multiple else "stream"
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -239,6 +253,9 @@ class Engine:
             self._stream = Stream(model, size, self.device, self.channels, self.block_multiple)
             self._stream.set_knobs(**self._targets)
         self._warm_up()
+        if self.freeze_gc:  # no full collection of everything in the audio callback (module docstring)
+            gc.collect()
+            gc.freeze()
         self.prepared = True
         return self
 
