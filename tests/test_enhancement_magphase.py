@@ -174,6 +174,27 @@ def test_metric_discriminator_step_updates_only_its_own_weights():
 
 
 
+def test_decayed_epochs_start_the_schedule_where_a_run_left_it():
+    from functools import partial
+
+    def rates(**kwargs):
+        module = EnhancementModule(MagPhaseDenoiserStream(dim=16, layers=1), lr_decay=0.9, metric_weight=0.05,
+                                   optimizer=partial(torch.optim.AdamW, lr=1e-3), **kwargs)
+        optimizers, schedulers = module.configure_optimizers()
+        lrs = [o.param_groups[0]["lr"] for o in optimizers]
+        for _ in range(3):
+            optimizers[0].step()
+            schedulers[0].step()
+        return lrs, optimizers[0].param_groups[0]["lr"]
+
+    (fresh, _), _ = rates()
+    (start, disc), after = rates(decayed_epochs=10)
+    assert fresh == pytest.approx(1e-3) and start == pytest.approx(1e-3 * 0.9 ** 10) and disc < 5e-4 * 0.9 ** 9
+    assert after == pytest.approx(1e-3 * 0.9 ** 13)  # and it goes on decaying from there
+    with pytest.raises(ValueError, match="decayed_epochs"):
+        rates(decayed_epochs=-1)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_streaming_denoiser_on_cuda_streams_like_offline():
     model = scramble(MagPhaseDenoiserStream(dim=32, layers=2)).cuda().eval()

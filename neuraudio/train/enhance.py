@@ -97,6 +97,10 @@ class EnhancementModule(TaskModule):
         model: the enhancer (``MagPhaseDenoiser``, ``MagPhaseDenoiserStream``).
         optimizer, discriminator_optimizer: optimizer factories (recipe ``class_path`` + ``init_args``).
         lr_decay: learning rates are multiplied by this after every epoch.
+        decayed_epochs: start the learning rates as if this many epochs had passed (``lr * lr_decay **
+            decayed_epochs``): a model continued from a folder with ``init_from`` picks its run's schedule up where
+            it left it (the folder's ``config.json`` records the epoch) instead of restarting at the full rate, which
+            set ``denoise-16k`` back.
         magnitude_weight, complex_weight, phase_weight, time_weight, consistency_weight, metric_weight,
             residual_weight, under_weight, echo_weight, echo_complex_weight: loss weights (module docstring); ``metric_weight=0`` builds no
             discriminator.
@@ -107,7 +111,7 @@ class EnhancementModule(TaskModule):
     task = "enhancement"
 
     def __init__(self, model: Processor, optimizer: OptimizerCallable = _adamw,
-                 discriminator_optimizer: OptimizerCallable = _adamw, lr_decay: float = 0.99,
+                 discriminator_optimizer: OptimizerCallable = _adamw, lr_decay: float = 0.99, decayed_epochs: int = 0,
                  magnitude_weight: float = 0.9, complex_weight: float = 0.1, phase_weight: float = 0.3,
                  time_weight: float = 0.2, consistency_weight: float = 0.1, metric_weight: float = 0.0,
                  residual_weight: float = 0.0, under_weight: float = 0.0, echo_weight: float = 0.0,
@@ -120,6 +124,9 @@ class EnhancementModule(TaskModule):
         self.optimizer: Callable = optimizer
         self.discriminator_optimizer: Callable = discriminator_optimizer
         self.lr_decay, self.grad_clip = float(lr_decay), float(grad_clip)
+        if decayed_epochs < 0:
+            raise ValueError(f"decayed_epochs must be >= 0, got {decayed_epochs}.")
+        self.decayed_epochs = int(decayed_epochs)
         self.weights = {"magnitude": magnitude_weight, "complex": complex_weight, "phase": phase_weight,
                         "time": time_weight, "consistency": consistency_weight, "metric": metric_weight,
                         "residual": residual_weight, "under": under_weight, "echo": echo_weight,
@@ -127,12 +134,17 @@ class EnhancementModule(TaskModule):
         self.discriminator = MetricDiscriminator() if metric_weight > 0 else None
         self.skipped = 0  # training steps whose gradient was not finite (skipped, logged as train/skipped)
 
+    def _decayed(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+        for group in optimizer.param_groups:  # before the scheduler records its initial rates
+            group["lr"] *= self.lr_decay ** self.decayed_epochs
+        return optimizer
+
     def configure_optimizers(self):
-        enhancer = self.optimizer(self.model.parameters())
+        enhancer = self._decayed(self.optimizer(self.model.parameters()))
         schedulers = [torch.optim.lr_scheduler.ExponentialLR(enhancer, self.lr_decay)]
         if self.discriminator is None:
             return {"optimizer": enhancer, "lr_scheduler": schedulers[0]}
-        discriminator = self.discriminator_optimizer(self.discriminator.parameters())
+        discriminator = self._decayed(self.discriminator_optimizer(self.discriminator.parameters()))
         schedulers.append(torch.optim.lr_scheduler.ExponentialLR(discriminator, self.lr_decay))
         return [enhancer, discriminator], schedulers
 
