@@ -254,11 +254,17 @@ def main() -> None:
         parser.error("give --data DIR (or --real DIR).")
     mean = lambda values: sum(values) / max(1, len(values))  # noqa: E731
     results = {name: evaluate(name, Path(args.data), knobs) for name in args.models}
-    first = next(iter(results.values()))
-    print(f"{args.data}: {len(first['erle'])} clips with far-end speech ({len(first['gain'])} in double talk), "
-          f"{len(first['pesq_mic'])} near-end only; knobs {knobs or 'default'}; one CPU thread")
-    print(f"  all echo and no noise removed would give ERLE {mean(first['limit']):.1f} dB; "
-          f"microphone against clean near end, near-end only: WB-PESQ {mean(first['pesq_in']):.3f}")
+    # the header's counts from a model's results (an ideal mask scores no far-end-only clip and no input)
+    first = next((r for name, r in results.items() if not name.startswith("ideal@")), None)
+    if first is None:
+        some = next(iter(results.values()))
+        print(f"{args.data}: {len(some['gain'])} clips in double talk, {len(some['pesq_mic'])} near-end only "
+              "(bounds only: no far-end single talk scored); one CPU thread")
+    else:
+        print(f"{args.data}: {len(first['erle'])} clips with far-end speech ({len(first['gain'])} in double talk), "
+              f"{len(first['pesq_mic'])} near-end only; knobs {knobs or 'default'}; one CPU thread")
+        print(f"  all echo and no noise removed would give ERLE {mean(first['limit']):.1f} dB; "
+              f"microphone against clean near end, near-end only: WB-PESQ {mean(first['pesq_in']):.3f}")
     print(f"{'model':<22}{'ERLE dB':>9}{'min':>7}{'DT gain':>9}{'DT level':>10}{'DT SI-SDR':>11}"
           f"{'NE PESQ/mic':>13}{'NE PESQ/clean':>15}{'delay err':>11}{'RTF':>8}")
     for name, r in results.items():
