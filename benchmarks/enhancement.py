@@ -8,6 +8,8 @@ speakers and the noise the held-out end of every noise file: mixtures no model t
 
     python benchmarks/enhancement.py quality denoise-mmse denoise-16k denoise-stream-16k prior:denoise-16k \\
         prior:denoise-stream-16k --speech data/enhance/val/clean --noise data/enhance/val/noise --snr 0 5 10 15
+    python benchmarks/enhancement.py quality denoise-16k denoise-stream-16k --speech data/enhance/val/clean \
+        --noise data/enhance/val/noise --by-noise        (and WB-PESQ per noise: which noises a model fails on)
     python benchmarks/enhancement.py phase denoise-16k --speech data/enhance/val/clean --noise data/enhance/val/noise
     python benchmarks/enhancement.py pictures OUT.png denoise-mmse denoise-16k denoise-stream-16k \\
         --speech data/enhance/val/clean --noise data/enhance/val/noise --index 0 --snr 5
@@ -93,6 +95,20 @@ def quality(args) -> None:
             print(f"{label}  {name:24s} {mean[0]:8.3f} {mean[1]:7.4f} {mean[2]:7.2f}")
     for name in models:
         print(f"real-time factor, {name}: {compute[name] / (seconds * len(args.snr)):.4f} (one thread)")
+    if args.by_noise:  # utterance i was mixed with noise i mod N: one utterance per noise, mean over the SNRs
+        noises = audio_files_under(args.noise)
+        per = {}
+        for (snr, name), values in rows.items():
+            for i, v in enumerate(values):
+                per.setdefault(noises[i % len(noises)].stem, {}).setdefault(name, []).append(v[0])
+        mean = lambda values: sum(values) / len(values)  # noqa: E731
+        gains = lambda m: {k: mean(v[m]) - mean(v["noisy"]) for k, v in per.items()}  # noqa: E731
+        print(f"WB-PESQ per noise (one utterance each, mean over the SNRs), worst first by {names[-1]}'s gain "
+              "over the noisy input")
+        print(f"{'noise':44s} " + " ".join(f"{n[-18:]:>18s}" for n in names))
+        order = gains(names[-1])
+        for noise in sorted(per, key=order.get):
+            print(f"{noise[:44]:44s} " + " ".join(f"{mean(per[noise][n]):18.3f}" for n in names))
 
 
 def pictures(args) -> None:
@@ -149,6 +165,8 @@ def main() -> None:
         if name in ("quality", "phase"):
             p.add_argument("--utterances", type=int, default=25)
             p.add_argument("--snr", type=float, nargs="+", default=[0.0, 5.0, 10.0, 15.0])
+            if name == "quality":
+                p.add_argument("--by-noise", action="store_true", help="also WB-PESQ per noise file")
         else:
             p.add_argument("--index", type=int, default=0)
             p.add_argument("--snr", type=float, default=5.0)
