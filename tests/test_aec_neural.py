@@ -207,3 +207,27 @@ def test_a_fine_stage_and_more_blocks_stream_like_offline_and_grow_from_a_smalle
         masks = grown.model.net(grown.model._features(torch.randn(1, 3, 161, 20, dtype=torch.complex64)))
     jagged = (masks[:, 0, 2:] - 2 * masks[:, 0, 1:-1] + masks[:, 0, :-2]).abs()  # second difference along bins
     assert float(jagged[:, 0::4].mean()) > 1e-3  # inside the coarse heads' spacing a linear upsampling has none
+
+
+def test_the_gain_term_scores_the_targets_own_gain_and_pushes_masks_open():
+    """``(1 - <out, s> / <s, s>)^2`` on items whose target talks: 0.25 for an output at half the target, 0 for the
+    target itself and for a silent target; its gradient opens the masks of a model that cuts the near end."""
+    from neuraudio.train.enhance import EnhancementModule
+
+    weights = dict(magnitude_weight=0.0, complex_weight=0.0, phase_weight=0.0, time_weight=0.0,
+                   consistency_weight=0.0)
+    module = EnhancementModule(DualMaskAEC(stride=4, channels=8, growth=4), gain_weight=1.0, **weights)
+    ref, echo = echo_path(0.5, seed=9)
+    near = 0.05 * torch.sin(2 * torch.pi * 300 * torch.arange(echo.shape[-1]) / 16000)[None]
+    out = module.model.training_terms(mic=(echo + near)[None], ref=ref[None], target=near[None])
+    for scale, expected in ((0.5, 0.25), (1.0, 0.0)):
+        terms = module.terms(dict(out, wave=scale * out["clean"]))
+        assert float(terms["gain"]) == pytest.approx(expected, abs=1e-6)
+    silent = module.model.training_terms(mic=echo[None], ref=ref[None], target=torch.zeros_like(near)[None])
+    assert float(module.terms(silent)["gain"]) == 0.0
+    with torch.no_grad():
+        module.model.net.heads.bias.fill_(-1.0)  # both masks at about 0.27: the near end cut by 11 dB
+    terms = module.terms(module.model.training_terms(mic=(echo + near)[None], ref=ref[None], target=near[None]))
+    assert float(terms["gain"]) > 0.3 and torch.isclose(terms["loss"], terms["gain"])
+    terms["loss"].backward()
+    assert float(module.model.net.heads.bias.grad[:2].max()) < 0  # descending the loss raises both masks
