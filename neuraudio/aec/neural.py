@@ -195,8 +195,11 @@ class DualMaskAEC(Processor):
         own = self.state_dict()
         heads = {k: v for k, v in state.items() if k.startswith("net.heads.")}
         folder_blocks = len({k.split(".")[2] for k in state if k.startswith("net.blocks.")})
-        added = lambda k: (k.startswith("net.fine.")
-                           or (k.startswith(("net.blocks.", "net.transitions.")) and int(k.split(".")[2]) >= folder_blocks))
+
+        def added(key: str) -> bool:  # a part the folder's model lacks
+            return key.startswith("net.fine.") or (key.startswith(("net.blocks.", "net.transitions."))
+                                                   and int(key.split(".")[2]) >= folder_blocks)
+
         wrong = [k for k, v in state.items() if k not in heads and (k not in own or own[k].shape != v.shape)]
         missing = [k for k in own if k not in state and not added(k)]
         if wrong or missing:
