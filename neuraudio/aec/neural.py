@@ -48,6 +48,21 @@ from neuraudio.stream.stft import istft, stft
 POWER = 0.3
 
 
+class _FrequencyConv(nn.Conv2d):
+    """A ``(k, 1)`` convolution (along frequency only) that runs a streaming step's few frames as a 1-D convolution
+    over bins with the frames folded into the batch: the same numbers, and for the fine stage's first layer (31
+    channels in, 161 bins, one frame) 52 us instead of 172 us on one thread of the development CPU (Conv2d takes a
+    slow path for that shape). Long sequences (training, offline) keep Conv2d, which is the faster there."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] > 4:
+            return super().forward(x)
+        b, c, bins, frames = x.shape
+        y = nn.functional.conv1d(x.permute(0, 3, 1, 2).reshape(b * frames, c, bins), self.weight[..., 0], self.bias,
+                                 self.stride[0], self.padding[0], self.dilation[0])
+        return y.reshape(b, frames, -1, y.shape[-1]).permute(0, 2, 3, 1)
+
+
 class DualMaskNet(nn.Module):
     """Pseudo-complex features ``(batch, 6, bins, frames)`` -> echo and noise masks ``(batch, 2, bins, frames)``,
     causal in time (module docstring, step 3)."""
@@ -71,7 +86,7 @@ class DualMaskNet(nn.Module):
         self.fine = None
         if fine_channels:
             self.fine = nn.Sequential(
-                nn.Conv2d(6 + 5 + channels + heads, fine_channels, (3, 1), padding=(1, 0)), nn.ELU(),
+                _FrequencyConv(6 + 5 + channels + heads, fine_channels, (3, 1), padding=(1, 0)), nn.ELU(),
                 nn.Conv2d(fine_channels, fine_channels, (3, 1), padding=(2, 0), dilation=(2, 1)), nn.ELU(),
                 nn.Conv2d(fine_channels, heads, 1))
             nn.init.zeros_(self.fine[-1].weight)  # starts as no correction
