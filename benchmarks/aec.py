@@ -24,6 +24,13 @@ on every 4th bin): how much of the near end a magnitude mask on ``E`` must lose 
 ideal complex mask ``S / E`` with its magnitude clipped to ``B``; far-end single talk is not scored, the ideal
 output being silence.)
 (``--pictures``: log spectrograms of one double-talk clip, its first by default, through each model; matplotlib)
+
+    python benchmarks/aec.py --data data/echo_val --masks aec-16k
+(``--masks``, dual-mask models: in the double-talk clips from 2 s on, the applied mask's magnitude (echo x noise)
+averaged with the near end's power as weight, over the bins where the near end is 6 dB above the rest of the linear
+stage's error ``E - S`` (residual echo and noise) and over those where the rest is 6 dB above the near end, beside
+the ideal ratio mask's ``min(1, |S| / |E|)``: whether a model loses the near end where it must (bins the echo
+dominates) or where it need not.)
 """
 
 from __future__ import annotations
@@ -213,6 +220,39 @@ def real(args, knobs: dict) -> None:
         print(f"{name:<22}{mean(playing):17.1f}{mean(silent):16.1f}{compute / seconds:8.4f}")
 
 
+def masks(args) -> None:
+    """The ``--masks`` table (module docstring)."""
+    data = Path(args.data)
+    print(f"{data}: double-talk clips; mask magnitude (echo x noise) weighted by the near end's power, in bins where "
+          "the near end S is 6 dB above the rest R of the linear stage's error, and where R is 6 dB above S")
+    print(f"{'model':<22}{'S-dominant':>11}{'R-dominant':>11}{'ideal S-dom':>13}{'ideal R-dom':>13}"
+          f"{'S power in S-dom':>18}{'clips':>7}")
+    for name in args.models:
+        model = neuraudio.load(name).eval()
+        rows = []
+        for folder in sorted(p for p in data.iterdir() if (p / "meta.json").is_file()):
+            if json.loads((folder / "meta.json").read_text())["scenario"] != "double_talk":
+                continue
+            read = {k: neuraudio.read_audio(folder / f"{k}.wav", sample_rate=16000)[0][0] for k in ("mic", "ref", "target")}
+            with torch.no_grad():
+                e, y = model.linear.linear_signals(read["mic"], read["ref"])
+                spectra = stft(torch.stack([e, y, read["mic"], read["target"]])[None], 320, 160, model.window)
+                applied = model.net(model._features(spectra[:, :3]))
+            skip = 200  # frames: the first 2 s, while the linear stage converges
+            error, near = spectra[0, 0, :, skip:], spectra[0, 3, :, skip:]
+            mask = (applied[0, 0] * applied[0, 1])[:, skip:]
+            ideal = (near.abs() / error.abs().clamp_min(1e-9)).clamp(max=1.0)
+            s_pow, r_pow = near.abs() ** 2, (error - near).abs() ** 2
+            active = s_pow > 1e-3 * s_pow.max()
+            near_dom, rest_dom = active & (s_pow > 4 * r_pow), active & (r_pow > 4 * s_pow)
+            weighted = lambda m, sel: float((m[sel] * s_pow[sel]).sum() / s_pow[sel].sum())  # noqa: E731
+            if near_dom.any() and rest_dom.any():
+                rows.append((weighted(mask, near_dom), weighted(mask, rest_dom), weighted(ideal, near_dom),
+                             weighted(ideal, rest_dom), float(s_pow[near_dom].sum() / s_pow[active].sum())))
+        mean = [sum(r[k] for r in rows) / max(1, len(rows)) for k in range(5)]
+        print(f"{name:<22}{mean[0]:11.3f}{mean[1]:11.3f}{mean[2]:13.3f}{mean[3]:13.3f}{mean[4]:18.2f}{len(rows):7d}")
+
+
 def pictures(args, knobs: dict) -> None:
     from plots import spectrograms
 
@@ -241,11 +281,18 @@ def main() -> None:
                         "ground truth: level changes where the far end plays and where it is silent)")
     parser.add_argument("--pictures", metavar="PNG", help="draw one double-talk clip instead of scoring")
     parser.add_argument("--clip", help="the clip --pictures draws (default: the first double-talk one)")
+    parser.add_argument("--masks", action="store_true", help="where dual-mask models lose the near end in double "
+                        "talk (module docstring)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     knobs = {k: float(v) for k, v in (pair.split("=") for pair in args.knob)}
     if args.pictures:
         pictures(args, knobs)
+        return
+    if args.masks:
+        if not args.data:
+            parser.error("--masks needs --data DIR.")
+        masks(args)
         return
     if args.real:
         real(args, knobs)
