@@ -233,7 +233,8 @@ def masks(args) -> None:
         for folder in sorted(p for p in data.iterdir() if (p / "meta.json").is_file()):
             if json.loads((folder / "meta.json").read_text())["scenario"] != "double_talk":
                 continue
-            read = {k: neuraudio.read_audio(folder / f"{k}.wav", sample_rate=16000)[0][0] for k in ("mic", "ref", "target")}
+            read = {k: neuraudio.read_audio(folder / f"{k}.wav", sample_rate=16000)[0][0]
+                    for k in ("mic", "ref", "target")}
             with torch.no_grad():
                 e, y = model.linear.linear_signals(read["mic"], read["ref"])
                 spectra = stft(torch.stack([e, y, read["mic"], read["target"]])[None], 320, 160, model.window)

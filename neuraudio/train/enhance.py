@@ -19,8 +19,8 @@ discriminator. Manual optimization: the enhancer's optimizer, and the discrimina
     gain         ``(1 - g)^2`` with ``g = <out, s> / <s, s>`` the target's own gain in the output waveform (items
                  whose target talks): what ``metrics.near_end_gain`` scores. An echo canceller's masks in double
                  talk averaged 0.37-0.45 in bins where the near end was 6 dB above everything else (ideal: 0.95);
-                 in compressed magnitudes (power 0.3) that cut costs only a quarter, so the terms above barely
-                 see it (0 = off)
+                 in compressed magnitudes (power 0.3) that cut is an error of about a fifth, which the terms
+                 above weigh lightly (0 = off)
     metric       least squares towards 1 of a learned WB-PESQ predictor ``D(clean, estimate)`` (0.05; 0 = off)
 
 The metric discriminator (``metric_weight`` > 0) learns ``D(clean, clean) = 1`` and ``D(clean, estimate) =
@@ -107,8 +107,8 @@ class EnhancementModule(TaskModule):
             it left it (the folder's ``config.json`` records the epoch) instead of restarting at the full rate, which
             set ``denoise-16k`` back.
         magnitude_weight, complex_weight, phase_weight, time_weight, consistency_weight, metric_weight,
-            residual_weight, under_weight, echo_weight, echo_complex_weight, gain_weight: loss weights (module docstring); ``metric_weight=0`` builds no
-            discriminator.
+            residual_weight, under_weight, echo_weight, echo_complex_weight, gain_weight: loss weights (module
+            docstring); ``metric_weight=0`` builds no discriminator.
         grad_clip: max norm of the gradients.
         init_from: a model folder (or a shipped model's name) to start from.
     """
@@ -120,7 +120,8 @@ class EnhancementModule(TaskModule):
                  magnitude_weight: float = 0.9, complex_weight: float = 0.1, phase_weight: float = 0.3,
                  time_weight: float = 0.2, consistency_weight: float = 0.1, metric_weight: float = 0.0,
                  residual_weight: float = 0.0, under_weight: float = 0.0, echo_weight: float = 0.0,
-                 echo_complex_weight: float = 0.0, gain_weight: float = 0.0, grad_clip: float = 5.0, init_from: str | None = None):
+                 echo_complex_weight: float = 0.0, gain_weight: float = 0.0, grad_clip: float = 5.0,
+                 init_from: str | None = None):
         super().__init__(model, init_from)
         if not hasattr(model, "training_terms"):
             raise ValueError(f"{type(model).__name__} is not a trainable enhancer (it has no training_terms).")
