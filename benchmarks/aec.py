@@ -237,7 +237,8 @@ def masks(args) -> None:
                     for k in ("mic", "ref", "target")}
             with torch.no_grad():
                 e, y = model.linear.linear_signals(read["mic"], read["ref"])
-                spectra = stft(torch.stack([e, y, read["mic"], read["target"]])[None], 320, 160, model.window)
+                spectra = stft(torch.stack([e, y, read["mic"], read["target"]])[None], 2 * model.hop, model.hop,
+                               model.window)
                 applied = model.net(model._features(spectra[:, :3]))
             skip = 200  # frames: the first 2 s, while the linear stage converges
             error, near = spectra[0, 0, :, skip:], spectra[0, 3, :, skip:]

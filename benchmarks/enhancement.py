@@ -8,7 +8,7 @@ speakers and the noise the held-out end of every noise file: mixtures no model t
 
     python benchmarks/enhancement.py quality denoise-mmse denoise-16k denoise-stream-16k prior:denoise-16k \\
         prior:denoise-stream-16k --speech data/enhance/val/clean --noise data/enhance/val/noise --snr 0 5 10 15
-    python benchmarks/enhancement.py quality denoise-16k denoise-stream-16k --speech data/enhance/val/clean \
+    python benchmarks/enhancement.py quality denoise-16k denoise-stream-16k --speech data/enhance/val/clean \\
         --noise data/enhance/val/noise --by-noise        (and WB-PESQ per noise: which noises a model fails on)
     python benchmarks/enhancement.py phase denoise-16k --speech data/enhance/val/clean --noise data/enhance/val/noise
     python benchmarks/enhancement.py pictures OUT.png denoise-mmse denoise-16k denoise-stream-16k \\

@@ -173,7 +173,6 @@ def test_metric_discriminator_step_updates_only_its_own_weights():
     assert len(moved) >= len(disc_before) // 2
 
 
-
 def test_decayed_epochs_start_the_schedule_where_a_run_left_it():
     from functools import partial
 

@@ -439,8 +439,9 @@ def test_cuda_graph_of_the_streaming_vocoder_with_whole_hops():
 
 
 def test_prepare_freezes_the_collectors_objects_so_a_full_collection_walks_only_new_ones():
-    """A full collection walks every tracked object (about 170,000 with torch imported): one of them in the audio
-    callback stalled a block for 60-100 ms. After ``prepare`` the oldest generation holds only what came later."""
+    """A full collection walks every tracked object (over a hundred thousand with torch imported): one of them in
+    the audio callback stalled a block for 66-74 ms (``neuraudio bench aec-16k``). After ``prepare`` the oldest
+    generation holds only what came later."""
     gc.unfreeze()
     try:
         gc.collect()

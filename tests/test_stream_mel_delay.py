@@ -101,8 +101,8 @@ def test_a_spread_tracker_runs_one_fft_per_call_unless_it_falls_behind(monkeypat
 
 def test_the_tracker_holds_the_last_window_in_order_whatever_the_block_sizes():
     """The tracker's signals are the last ``window`` samples, for blocks shorter, longer and equal to the window,
-    in float32 whatever came in. (Rings written in place were tried instead of concatenating: 31 us per 160-sample
-    call against 25, so the concatenation stays.)"""
+    in float32 whatever came in. (Rings written in place were tried instead of concatenating and were slower per
+    160-sample call in an ad hoc timing, so the concatenation stays.)"""
     tracker = DelayTracker(100, window=256, hop=64)
     gen = torch.Generator().manual_seed(3)
     fed_ref, fed_mic = torch.zeros(256, dtype=torch.float64), torch.zeros(256, dtype=torch.float64)

@@ -51,8 +51,9 @@ POWER = 0.3
 class _FrequencyConv(nn.Conv2d):
     """A ``(k, 1)`` convolution (along frequency only) that runs a streaming step's few frames as a 1-D convolution
     over bins with the frames folded into the batch: the same numbers, and for the fine stage's first layer (31
-    channels in, 161 bins, one frame) 52 us instead of 172 us on one thread of the development CPU (Conv2d takes a
-    slow path for that shape). Long sequences (training, offline) keep Conv2d, which is the faster there."""
+    channels in, 161 bins, one frame) about a third of Conv2d's time in an ad hoc timing on one thread (not in the
+    repo; Conv2d takes a slow path for that shape). Long sequences (training, offline) keep Conv2d, the faster
+    there."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] > 4:

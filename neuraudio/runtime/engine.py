@@ -27,11 +27,11 @@ Both give the same numbers as ``model.process`` with the knob trajectory of :fun
 the model. On CPU, denormals are flushed to zero; on CUDA in float32, cuDNN's TF32 convolutions are turned off (both
 process-wide torch settings, made in ``prepare``).
 
-Python's garbage collector: a full collection walks every object the process tracks (about 170,000 with torch and
-neuraudio imported: 60-150 ms on the development CPU), and one falls, unannounced, on whichever call allocates at
-the wrong moment: through aec-16k's Engine in ``neuraudio bench``, one block in a thousand took 60-100 ms, a full
-collection each time. ``prepare`` therefore collects once and freezes what exists (``gc.freeze``: the model, torch,
-the host's objects), so later collections walk only what was made since (under a millisecond), even for a host
+Python's garbage collector: a full collection walks every object the process tracks (over a hundred thousand with
+torch and neuraudio imported), and one falls, unannounced, on whichever call allocates at the wrong moment: through
+aec-16k's Engine, ``neuraudio bench`` showed one block in a thousand taking 66-74 ms, where the others took at most
+3 ms. ``prepare`` therefore collects once and freezes what exists (``gc.freeze``: the model, torch, the host's
+objects), so later collections walk only what was made since (the same bench: worst block 2.9-3.1 ms), even for a host
 that never calls :func:`neuraudio.runtime.prepare_audio_thread` (which also disables the collector on the audio
 thread, keeps the heap and sets the scheduler). Process-wide, like the torch settings; frozen objects are never
 collected, so those that become cyclic garbage later stay allocated. Pass ``freeze_gc=False`` to leave the

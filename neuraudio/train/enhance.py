@@ -17,10 +17,10 @@ discriminator. Manual optimization: the enhancer's optimizer, and the discrimina
                  microphone without its echo (near end + noise; synthesized items carry it; 0 = off)
     echo_complex the same on compressed complex spectra (teaches a complex echo mask its rotation; 0 = off)
     gain         ``(1 - g)^2`` with ``g = <out, s> / <s, s>`` the target's own gain in the output waveform (items
-                 whose target talks): what ``metrics.near_end_gain`` scores. An echo canceller's masks in double
-                 talk averaged 0.37-0.45 in bins where the near end was 6 dB above everything else (ideal: 0.95);
-                 in compressed magnitudes (power 0.3) that cut is an error of about a fifth, which the terms
-                 above weigh lightly (0 = off)
+                 whose target talks): what ``metrics.near_end_gain`` scores. aec-16k's masks in double talk keep
+                 0.45 of the near end in bins where it is 6 dB above everything else (ideal: 0.96;
+                 ``benchmarks/aec.py --data data/echo_test --masks aec-16k``); in compressed magnitudes (power
+                 0.3) that cut is an error of about a fifth, which the terms above weigh lightly (0 = off)
     metric       least squares towards 1 of a learned WB-PESQ predictor ``D(clean, estimate)`` (0.05; 0 = off)
 
 The metric discriminator (``metric_weight`` > 0) learns ``D(clean, clean) = 1`` and ``D(clean, estimate) =
