@@ -76,6 +76,10 @@ def test_aec_command_and_engine_with_two_inputs(tmp_path):
                  str(tmp_path / "out.wav"), "--bit-depth", "32f", "-q"]) == 0
     out, rate = neuraudio.read_audio(tmp_path / "out.wav")
     assert rate == SR and (out - model.process(mic, ref)).abs().max() <= 1e-4
+    assert main(["aec", NAME, "--mic", str(tmp_path / "mic.wav"), "--ref", str(tmp_path / "ref.wav"),
+                 str(tmp_path / "knob.wav"), "--knob", "noise_reduction_db=6", "--bit-depth", "32f", "-q"]) == 0
+    out, _ = neuraudio.read_audio(tmp_path / "knob.wav")
+    assert (out - model.process(mic, ref, noise_reduction_db=6.0)).abs().max() <= 1e-4
     make = lambda block_size, channels: Engine(model, SR, 160, block_multiple=160).prepare()  # noqa: E731
     errors = assert_stream_matches_offline(model, mic[:, : SR], ref[:, : SR], patterns=["hop"], block_size=160,
                                            block_multiple=160, make_runner=make)

@@ -6,6 +6,7 @@ import torch
 
 from neuraudio.aec.neural import DualMaskAEC
 from neuraudio.nn.d3 import D3Block, MultiDilatedConv
+from neuraudio.stream.stft import stft
 from neuraudio.stream.testing import assert_stream_matches_offline
 from tests.test_aec_linear import echo_path
 
@@ -32,7 +33,7 @@ def test_d3_block_steps_like_its_whole_sequence():
     assert torch.equal(block(moved)[..., :10], whole[..., :10])  # causal: the past does not see the future
 
 
-def test_a_multi_dilated_layer_steps_by_one_matrix_product_like_its_convolutions():
+def test_a_multi_dilated_layer_steps_by_one_convolution_over_bins_like_its_convolutions():
     torch.manual_seed(0)
     layer = MultiDilatedConv(10, 8, (1, 2, 4), time_dilation=4).eval()
     for frames in (1, 3):
@@ -40,7 +41,7 @@ def test_a_multi_dilated_layer_steps_by_one_matrix_product_like_its_convolutions
         with torch.no_grad():
             assert (layer.step(x) - layer(x)).abs().max() <= 1e-5
     with torch.no_grad():
-        layer.convs[1].weight.add_(1.0)  # the cached matrix follows the weights
+        layer.convs[1].weight.add_(1.0)  # the cached kernel follows the weights
         assert (layer.step(x) - layer(x)).abs().max() <= 1e-5
     x.requires_grad_()
     layer.step(x).sum().backward()  # where gradients are wanted it is the convolutions
@@ -231,3 +232,30 @@ def test_the_gain_term_scores_the_targets_own_gain_and_pushes_masks_open():
     assert float(terms["gain"]) > 0.3 and torch.isclose(terms["loss"], terms["gain"])
     terms["loss"].backward()
     assert float(module.model.net.heads.bias.grad[:2].max()) < 0  # descending the loss raises both masks
+
+
+def test_the_noise_reduction_knob_bounds_the_noise_mask_alone_and_streams_like_offline():
+    """``noise_reduction_db`` holds the noise mask at or above ``10^(-dB/20)``: 60 (its maximum) changes nothing, 0
+    leaves only the echo stage, and a change mid-stream glides the same way offline and block by block."""
+    ref, echo = echo_path(1.0, seed=3)
+    noise = 0.02 * torch.randn(1, 16000, generator=torch.Generator().manual_seed(4))
+    mic = echo + noise
+    model = scrambled(complex_masks=True)
+    with torch.no_grad():
+        model.net.heads.bias[1] = -6.0  # a noise mask near 0.0025 (-52 dB) everywhere, so the bound shows
+        free = model.process(mic, ref)
+        assert torch.equal(model.process(mic, ref, noise_reduction_db=60.0), free)
+        spectra = stft(torch.stack([mic, mic, mic], dim=1), 320, 160, model.window)  # any spectra: the masks alone
+        masks = model.net(model._features(spectra))
+        knob = {"noise_reduction_db": torch.full((1, 16000), 12.0)}
+        bounded = model.limit_noise(masks, knob, 1)
+        assert float(masks[:, 1].min()) < 0.01 and float(bounded[:, 1].min()) == pytest.approx(10 ** (-12 / 20))
+        assert torch.equal(bounded[:, 0], masks[:, 0]) and torch.equal(bounded[:, 2:], masks[:, 2:])
+        echo_only = model.process(mic, ref, noise_reduction_db=0.0)
+        louder = model.process(mic, ref, noise_reduction_db=12.0)
+    assert float(echo_only.square().mean()) > float(louder.square().mean()) > 4 * float(free.square().mean())
+    errors = assert_stream_matches_offline(model, mic, ref, knobs={"noise_reduction_db": 12.0},
+                                           changes=[(5000, {"noise_reduction_db": 30.0})])
+    assert max(errors.values()) <= 1e-5
+    with pytest.raises(ValueError, match="outside its range"):
+        model.process(mic, ref, noise_reduction_db=70.0)

@@ -17,7 +17,9 @@ Per block of ``N = hop`` samples (10 ms at 16 kHz):
    the upsampled head logits, and adds a correction to those logits: masks that change from one bin to the next,
    which double talk needs (near-end and echo harmonics interleave closer than the coarse heads' spacing).
 4. **Output**: ``E * m_echo * m_noise``, overlap-added with the same window: latency ``N`` (10 ms), the linear stage
-   included.
+   included. The knob ``noise_reduction_db`` bounds the noise mask from below (``m_noise >= 10^(-dB/20)``): how
+   much background noise is taken out, as WebRTC's noise suppressor offers levels of 6 to 21 dB. Its maximum (60)
+   sets no bound; the echo mask is never bounded.
 
 Why complex: in double talk a magnitude mask on ``E`` must scale the near end wherever the residual echo is
 louder, whatever it knows. With the near end known, the ideal ratio mask ``min(1, |S| / |E|)`` still takes
@@ -42,6 +44,7 @@ from torch import nn
 from neuraudio.aec.linear import LinearAEC
 from neuraudio.nn.d3 import D3Block
 from neuraudio.stream import spectral
+from neuraudio.stream.knobs import Knob
 from neuraudio.stream.processor import Processor
 from neuraudio.stream.stft import istft, stft
 
@@ -52,8 +55,9 @@ class _FrequencyConv(nn.Conv2d):
     """A ``(k, 1)`` convolution (along frequency only) that runs a streaming step's few frames as a 1-D convolution
     over bins with the frames folded into the batch: the same numbers, and for the fine stage's first layer (31
     channels in, 161 bins, one frame) about a third of Conv2d's time in an ad hoc timing on one thread (not in the
-    repo; Conv2d takes a slow path for that shape). Long sequences (training, offline) keep Conv2d, the faster
-    there."""
+    repo; Conv2d takes a slow path for that shape). Every ``(k, 1)`` convolution of :class:`DualMaskNet` is one (the
+    same parameters as ``nn.Conv2d``, so folders load unchanged). Long sequences (training, offline) keep Conv2d,
+    the faster there."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] > 4:
@@ -73,14 +77,14 @@ class DualMaskNet(nn.Module):
         super().__init__()
         self.bins, self.complex_masks = bins, bool(complex_masks)
         heads = 4 if complex_masks else 2
-        self.encode = nn.Conv2d(6, channels, (2 * stride + 1, 1), stride=(stride, 1), padding=(stride, 0))
+        self.encode = _FrequencyConv(6, channels, (2 * stride + 1, 1), stride=(stride, 1), padding=(stride, 0))
         self.blocks = nn.ModuleList()
         self.transitions = nn.ModuleList()
         for _ in range(blocks):
             block = D3Block(channels, growth, layers, freq_dilations)
             self.blocks.append(block)
-            self.transitions.append(nn.Conv2d(block.out_channels, channels, 1))
-        self.heads = nn.Conv2d(channels, heads, 1)
+            self.transitions.append(_FrequencyConv(block.out_channels, channels, 1))
+        self.heads = _FrequencyConv(channels, heads, 1)
         nn.init.zeros_(self.heads.weight)
         nn.init.zeros_(self.heads.bias)  # the rotation starts at 0
         nn.init.constant_(self.heads.bias[:2], 3.0)  # masks start near 1: the linear stage's output passes
@@ -88,10 +92,12 @@ class DualMaskNet(nn.Module):
         if fine_channels:
             self.fine = nn.Sequential(
                 _FrequencyConv(6 + 5 + channels + heads, fine_channels, (3, 1), padding=(1, 0)), nn.ELU(),
-                nn.Conv2d(fine_channels, fine_channels, (3, 1), padding=(2, 0), dilation=(2, 1)), nn.ELU(),
-                nn.Conv2d(fine_channels, heads, 1))
+                _FrequencyConv(fine_channels, fine_channels, (3, 1), padding=(2, 0), dilation=(2, 1)), nn.ELU(),
+                _FrequencyConv(fine_channels, heads, 1))
             nn.init.zeros_(self.fine[-1].weight)  # starts as no correction
             nn.init.zeros_(self.fine[-1].bias)
+        coarse = (bins + 2 * stride - (2 * stride + 1)) // stride + 1  # bins after the input convolution
+        self.register_buffer("upsample", linear_upsampling(coarse, bins), persistent=False)
 
     @staticmethod
     def bin_features(features: torch.Tensor) -> torch.Tensor:
@@ -102,15 +108,17 @@ class DualMaskNet(nn.Module):
         cross = cross / (cross.abs() + 1e-4)
         return torch.stack([e.abs(), y.abs(), mic.abs(), cross.real, cross.imag], dim=1)
 
+    def to_bins(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, channels, coarse bins, frames)`` -> ``(batch, channels, bins, frames)`` by linear interpolation
+        along frequency (ends aligned): one matrix product, cheaper in a streaming step than ``interpolate``."""
+        return torch.matmul(x.transpose(-1, -2), self.upsample).transpose(-1, -2)
+
     def _decode(self, h: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """``(batch, 2, bins, frames)`` masks in ``[0, 1]``, and with ``complex_masks`` the rotation's ``(a, b)``."""
         logits = self.heads(h)
-        frames = logits.shape[-1]
-        size = (self.bins, frames)
-        up = nn.functional.interpolate(logits, size=size, mode="bilinear", align_corners=True)
+        up = self.to_bins(logits)
         if self.fine is not None:
-            coarse = nn.functional.interpolate(h, size=size, mode="bilinear", align_corners=True)
-            up = up + self.fine(torch.cat([features, self.bin_features(features), coarse, up], dim=1))
+            up = up + self.fine(torch.cat([features, self.bin_features(features), self.to_bins(h), up], dim=1))
         if not self.complex_masks:
             return torch.sigmoid(up)
         return torch.cat([torch.sigmoid(up[:, :2]), up[:, 2:]], dim=1)
@@ -131,6 +139,19 @@ class DualMaskNet(nn.Module):
         for block, transition, c in zip(self.blocks, self.transitions, cache):
             h = h + nn.functional.elu(transition(block.step(h, c)))
         return self._decode(h, features)
+
+
+def linear_upsampling(coarse: int, bins: int) -> torch.Tensor:
+    """``(coarse, bins)``: the matrix that interpolates ``coarse`` points linearly onto ``bins`` with both ends
+    aligned (``interpolate(..., mode="linear", align_corners=True)`` along one axis)."""
+    position = torch.arange(bins, dtype=torch.float64) * (coarse - 1) / max(bins - 1, 1)
+    low = position.floor().long().clamp(max=coarse - 1)
+    high = (low + 1).clamp(max=coarse - 1)
+    frac = position - low
+    matrix = torch.zeros(coarse, bins, dtype=torch.float64)
+    matrix[low, torch.arange(bins)] += 1 - frac
+    matrix[high, torch.arange(bins)] += frac
+    return matrix.float()
 
 
 def pseudo_complex(spec: torch.Tensor) -> torch.Tensor:
@@ -158,6 +179,8 @@ class DualMaskAEC(Processor):
     task = "echo"
     inputs = {"mic": 1, "ref": 1}
     out_channels = 1
+    knobs = {"noise_reduction_db": Knob(60.0, 0.0, 60.0, "dB", "the most the noise mask attenuates a bin "
+                                        "(60: no limit; 0: echo removal only)")}
 
     def __init__(self, sample_rate: int = 16000, hop: int = 160, partitions: int = 40, max_delay_ms: float = 250.0,
                  margin: int = 2, step: float = 1.0, channels: int = 24, growth: int = 12, blocks: int = 2,
@@ -201,6 +224,20 @@ class DualMaskAEC(Processor):
             out = out * torch.polar(torch.ones_like(masks[:, 2]), torch.atan2(masks[:, 3], 1.0 + masks[:, 2]))
         return out
 
+    def limit_noise(self, masks: torch.Tensor, knobs: Mapping[str, torch.Tensor], batch: int) -> torch.Tensor:
+        """``masks`` ``(batch, heads, bins, frames)`` with the noise mask held at or above the knob's floor, read at
+        each frame's last sample (frame ``t`` ends block ``t``, offline and stepping alike)."""
+        value = knobs.get("noise_reduction_db")
+        if value is None:
+            return masks
+        spec = self.knobs["noise_reduction_db"]
+        per_frame = value.reshape(-1, value.shape[-1])[:, self.hop - 1 :: self.hop][:, : masks.shape[-1]]
+        if bool((per_frame >= spec.maximum).all()):
+            return masks
+        floor = torch.where(per_frame >= spec.maximum, 0.0, 10 ** (-per_frame.float() / 20))
+        floor = floor.expand(batch, -1)[:, None, :]  # (batch, 1 bin axis, frames)
+        return torch.cat([masks[:, :1], torch.maximum(masks[:, 1:2], floor), masks[:, 2:]], dim=1)
+
     def masks_and_output(self, spectra: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         return self.echo_stage(spectra, masks) * masks[:, 1]
 
@@ -241,14 +278,15 @@ class DualMaskAEC(Processor):
         linear = [self.linear.linear_signals(m, r) for m, r in zip(mics, refs)]
         e = torch.stack([a for a, _ in linear])
         y = torch.stack([b for _, b in linear])
-        out = self.from_linear(mics.float(), e, y)
+        out = self.from_linear(mics.float(), e, y, knobs)
         return out.to(mic.dtype).reshape(mic.shape)
 
-    def from_linear(self, mic: torch.Tensor, e: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def from_linear(self, mic: torch.Tensor, e: torch.Tensor, y: torch.Tensor,
+                    knobs: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Output ``(batch, time)`` from the microphone and the linear stage's ``e`` and ``y`` (each ``(batch, time)``),
-        all frames at once: what stepping block by block gives."""
+        all frames at once: what stepping block by block gives. ``knobs``: per-sample values (none: no limit)."""
         spectra = stft(torch.stack([e, y, mic], dim=1), 2 * self.hop, self.hop, self.window)
-        masks = self.net(self._features(spectra))
+        masks = self.limit_noise(self.net(self._features(spectra)), knobs or {}, mic.shape[0])
         return istft(self.masks_and_output(spectra, masks), 2 * self.hop, self.hop, self.window)
 
     def init_state(self, channels: int, max_samples: int, device) -> dict:
@@ -265,7 +303,7 @@ class DualMaskAEC(Processor):
         signals = torch.stack([torch.stack([e for e, _ in linear]), torch.stack([y for _, y in linear]), mics], dim=1)
         spectra = self._spectra(signals, state["previous"])
         state["previous"].copy_(signals[..., -self.hop:])
-        masks = self.net.step(self._features(spectra), state["net"])
+        masks = self.limit_noise(self.net.step(self._features(spectra), state["net"]), knobs, mics.shape[0])
         out, tail = self._overlap_add(self.masks_and_output(spectra, masks), state["tail"])
         state["tail"].copy_(tail)
         return out.to(mic.dtype).reshape(mic.shape)

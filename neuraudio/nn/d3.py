@@ -39,50 +39,55 @@ class MultiDilatedConv(nn.Module):
         return torch.cat([conv(padded) for conv in self.convs], dim=1)
 
     def step(self, padded: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` for the few frames of a streaming step, as one gather and one matrix product: all
-        groups' taps (frequency offsets by each group's dilation, time offsets by the shared one) are picked from
-        ``padded`` by one index, and one weight matrix, zero outside each group's own taps, gives every group's
-        output. On one CPU thread the three small dilated convolutions of a layer spend most of their time in
-        per-call overhead. Where gradients are wanted it is :meth:`forward` (the matrix is built without them)."""
+        """:meth:`forward` for the few frames of a streaming step, as one 1-D convolution over bins: the time taps
+        folded into the channels, and one kernel spanning the widest dilation (zero outside each group's own taps)
+        giving every group's output. On one CPU thread the three small dilated convolutions of a layer spend most of
+        their time in per-call overhead, so fewer, larger calls win (an earlier gather of the taps by
+        ``index_select`` over an unfolded view was the largest cost in profiles of ``aec-16k``'s step). Where
+        gradients are wanted it is :meth:`forward` (the kernel is built without them)."""
         if torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()):
             return self.forward(padded)
         b, c, bins, frames = padded.shape
-        index, weight, bias, pad = self._tap_matrix(bins, padded.device, padded.dtype)
+        weight, bias, pad = self._dense_kernel(padded.device, padded.dtype)
         n = frames - self.reach
         kt, dt = self.convs[0].kernel_size[1], self.convs[0].dilation[1]
-        # (b, n, c, kt, bins): frequency last, so the gather below reads contiguous rows
-        times = torch.stack([padded[..., i * dt : i * dt + n] for i in range(kt)], dim=2).permute(0, 4, 1, 2, 3)
-        times = nn.functional.pad(times, (pad, pad))  # zeros past the band edges, as the convs' padding
-        # every window of ``bins`` along frequency is a view; the taps pick whole rows of them
-        taps = times.unfold(-1, bins, 1).index_select(-2, index).reshape(b * n, -1, bins)  # (b n, c kt taps, bins)
-        out = torch.matmul(weight, taps) + bias.view(-1, 1)  # (b n, out, bins)
+        if n == 1:  # the usual step: frames 0, dt, 2 dt ... are the kernel's taps
+            x = padded[..., ::dt].transpose(-1, -2).reshape(b, c * kt, bins)
+        else:
+            times = torch.stack([padded[..., i * dt : i * dt + n] for i in range(kt)], dim=2)  # (b, c, kt, bins, n)
+            x = times.permute(0, 4, 1, 2, 3).reshape(b * n, c * kt, bins)
+        out = nn.functional.conv1d(x, weight, bias, padding=pad)  # (b n, out, bins)
         return out.reshape(b, n, -1, bins).permute(0, 2, 3, 1)
 
-    def _tap_matrix(self, bins: int, device, dtype):
-        """The index, weight matrix and bias of :meth:`step`, rebuilt when a parameter, the bins, the device or the
-        dtype change."""
+    def step_taps(self, taps: torch.Tensor) -> torch.Tensor:
+        """One frame: ``taps`` ``(batch, in_channels x time taps, bins)`` (each channel's taps oldest first, as
+        :meth:`step` folds them) -> ``(batch, out_channels, bins)``."""
+        weight, bias, pad = self._dense_kernel(taps.device, taps.dtype)
+        return nn.functional.conv1d(taps, weight, bias, padding=pad)
+
+    def _dense_kernel(self, device, dtype):
+        """The kernel ``(out, in x time taps, 2 pad + 1)``, bias and padding of :meth:`step`, rebuilt when a
+        parameter, the device or the dtype change."""
         # the parameters read directly, not through ``parameters()``, whose generator machinery showed up in
         # profiles of aec-16k's streaming step (this key is checked on every step)
-        key = (bins, device, dtype,
+        key = (device, dtype,
                tuple((t._version, t.data_ptr()) for conv in self.convs for t in (conv.weight, conv.bias)))
         cached = getattr(self, "_step_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
         with torch.no_grad():
             pad = max(conv.dilation[0] * (conv.kernel_size[0] // 2) for conv in self.convs)
-            offsets = [pad + (m - conv.kernel_size[0] // 2) * conv.dilation[0]
-                       for conv in self.convs for m in range(conv.kernel_size[0])]
-            index = torch.tensor(offsets, device=device)  # each tap's first bin in the padded axis
             c, kt = self.convs[0].in_channels, self.convs[0].kernel_size[1]
             rows = sum(conv.out_channels for conv in self.convs)
-            weight = torch.zeros(rows, c, kt, len(offsets), device=device, dtype=dtype)
-            row = tap = 0
+            weight = torch.zeros(rows, c, kt, 2 * pad + 1, device=device, dtype=dtype)
+            row = 0
             for conv in self.convs:
-                o, kf = conv.out_channels, conv.kernel_size[0]
-                weight[row : row + o, :, :, tap : tap + kf] = conv.weight.to(dtype).permute(0, 1, 3, 2)
-                row, tap = row + o, tap + kf
+                o, kf, d = conv.out_channels, conv.kernel_size[0], conv.dilation[0]
+                for m in range(kf):  # tap m of this group sits (m - kf // 2) dilations from the centre
+                    weight[row : row + o, :, :, pad + (m - kf // 2) * d] = conv.weight[:, :, m, :].to(dtype)
+                row += o
             bias = torch.cat([conv.bias for conv in self.convs]).to(device, dtype)
-            built = (index, weight.reshape(rows, -1), bias, pad)
+            built = (weight.reshape(rows, c * kt, 2 * pad + 1), bias, pad)
         self._step_cache = (key, built)
         return built
 
@@ -108,18 +113,36 @@ class D3Block(nn.Module):
         return h
 
     def init_cache(self, batch: int, bins: int, device=None, dtype=torch.float32) -> list[torch.Tensor]:
-        channels = [layer.convs[0].in_channels for layer in self.layers]
-        return [torch.zeros(batch, c, bins, layer.reach, device=device, dtype=dtype)
-                for c, layer in zip(channels, self.layers)]
+        """One history ``(batch, out_channels, bins, R)``: the block's input and every layer's output over the last
+        ``R`` frames (the deepest layer's reach); layer ``l`` reads its own input channels from it."""
+        reach = max(layer.reach for layer in self.layers)
+        return [torch.zeros(batch, self.out_channels, bins, reach, device=device, dtype=dtype)]
 
     def step(self, x: torch.Tensor, cache: list[torch.Tensor]) -> torch.Tensor:
-        h = x
-        for i, layer in enumerate(self.layers):
-            padded = torch.cat([cache[i], h], dim=-1)
-            keep = padded[..., padded.shape[-1] - layer.reach:]
-            if cache[i].shape == keep.shape:
-                cache[i].copy_(keep)  # in place: a CUDA graph of a step keeps pointing at the cache
-            else:
-                cache[i] = keep.clone()
-            h = torch.cat([h, nn.functional.elu(layer.step(padded))], dim=1)
+        """:meth:`forward` on new frames with the history of :meth:`init_cache` (updated in place: a CUDA graph of a
+        step keeps pointing at it). One new frame (a streaming step's usual case, without gradients) takes a short
+        path: the layers write into one preallocated output, and each reads its time taps from the history
+        directly, so no layer concatenates or copies its own cache."""
+        history = cache[0]
+        b, _, bins, n = x.shape
+        reach = history.shape[-1]
+        wants_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
+        if n == 1 and not wants_grad and all(layer.convs[0].kernel_size[1] == 2 for layer in self.layers):
+            h = x.new_empty(b, self.out_channels, bins)
+            channels = x.shape[1]
+            h[:, :channels] = x[..., 0]
+            for layer in self.layers:
+                past = history[:, :channels, :, reach - layer.reach]  # the frame one time dilation back
+                taps = torch.stack([past, h[:, :channels]], dim=2).reshape(b, 2 * channels, bins)
+                grown = layer.step_taps(taps)
+                h[:, channels : channels + grown.shape[1]] = nn.functional.elu(grown)
+                channels += grown.shape[1]
+            h = h[..., None]
+        else:
+            h = x
+            for layer in self.layers:
+                c = h.shape[1]
+                padded = torch.cat([history[:, :c, :, reach - layer.reach :], h], dim=-1)
+                h = torch.cat([h, nn.functional.elu(layer.step(padded))], dim=1)
+        history.copy_(torch.cat([history, h], dim=-1)[..., -reach:])
         return h
