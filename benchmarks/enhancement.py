@@ -11,6 +11,8 @@ speakers and the noise the held-out end of every noise file: mixtures no model t
     python benchmarks/enhancement.py quality denoise-16k denoise-stream-16k --speech data/enhance/val/clean \\
         --noise data/enhance/val/noise --by-noise        (and WB-PESQ per noise: which noises a model fails on)
     python benchmarks/enhancement.py phase denoise-16k --speech data/enhance/val/clean --noise data/enhance/val/noise
+    python benchmarks/enhancement.py gains denoise-mmse denoise-16k denoise-stream-16k --speech data/enhance/val/clean \
+        --noise data/enhance/val/noise        (over- or under-suppression: the gain in speech- and noise-dominant bins)
     python benchmarks/enhancement.py pictures OUT.png denoise-mmse denoise-16k denoise-stream-16k \\
         --speech data/enhance/val/clean --noise data/enhance/val/noise --index 0 --snr 5
 """
@@ -153,16 +155,57 @@ def phase(args) -> None:
               f"imag {float(core.imag.bias.detach().mean()):.4f}")
 
 
+def gains(args) -> None:
+    """Where a denoiser loses speech and where it lets noise through, whatever its design: the effective gain
+    ``|Y| / |X|`` (output over noisy input, on a common 512-sample hann STFT, hop 128, capped at 2) in the bins where
+    the speech is 6 dB above the noise (weighted by speech power: how much speech survives) and where the noise is
+    6 dB above the speech (weighted by noise power: how much noise passes), beside the ideal ratio mask
+    ``min(1, |S| / |X|)`` in the same bins. Bins of speech more than 30 dB below its loudest bin are left out."""
+    torch.set_num_threads(1)
+    window = torch.hann_window(512)
+    spec = lambda x: torch.stft(x.reshape(-1), 512, 128, window=window, return_complex=True)  # noqa: E731
+    print(f"{args.speech} x {args.noise}, SNRs {args.snr} dB: effective gain |Y|/|X| weighted by speech power where "
+          "speech leads by 6 dB (S-dom) and by noise power where noise leads by 6 dB (N-dom)")
+    print(f"{'SNR dB':>6}  {'model':24s} {'S-dom':>7} {'N-dom':>7} {'ideal S-dom':>12} {'ideal N-dom':>12} "
+          f"{'S power in S-dom':>17}")
+    models = {name: load(name) for name in args.models}
+    rows = {}
+    for _, snr, noisy, clean in mixtures(args.speech, args.noise, args.utterances, args.snr, args.seed,
+                                         args.max_seconds):
+        x, s = spec(noisy), spec(clean)
+        s_pow, n_pow = s.abs() ** 2, (x - s).abs() ** 2
+        active = s_pow.amax() * 1e-3 < s_pow
+        speech_dom, noise_dom = active & (s_pow > 4 * n_pow), n_pow > 4 * s_pow
+        if not speech_dom.any() or not noise_dom.any():
+            continue
+        weighted = lambda g, sel, w: float((g[sel] * w[sel]).sum() / w[sel].sum())  # noqa: E731
+        ideal = (s.abs() / x.abs().clamp_min(1e-9)).clamp(max=1.0)
+        for name, model in models.items():
+            with torch.inference_mode():
+                y = spec(model.process(noisy))
+            gain = (y.abs() / x.abs().clamp_min(1e-9)).clamp(max=2.0)
+            rows.setdefault((snr, name), []).append(
+                (weighted(gain, speech_dom, s_pow), weighted(gain, noise_dom, n_pow),
+                 weighted(ideal, speech_dom, s_pow), weighted(ideal, noise_dom, n_pow),
+                 float(s_pow[speech_dom].sum() / s_pow[active].sum())))
+    for snr in [*args.snr, "all"]:
+        for name in models:
+            values = [v for (s, n), vs in rows.items() if n == name and (snr == "all" or s == snr) for v in vs]
+            mean = [sum(v[k] for v in values) / len(values) for k in range(5)]
+            label = f"{snr:6.1f}" if snr != "all" else "  mean"
+            print(f"{label}  {name:24s} {mean[0]:7.3f} {mean[1]:7.3f} {mean[2]:12.3f} {mean[3]:12.3f} {mean[4]:17.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("quality", "pictures", "phase"):
+    for name in ("quality", "pictures", "phase", "gains"):
         p = sub.add_parser(name)
         p.add_argument("--speech", required=True)
         p.add_argument("--noise", required=True)
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--max-seconds", type=float, default=None, help="the first seconds of each utterance")
-        if name in ("quality", "phase"):
+        if name in ("quality", "phase", "gains"):
             p.add_argument("--utterances", type=int, default=25)
             p.add_argument("--snr", type=float, nargs="+", default=[0.0, 5.0, 10.0, 15.0])
             if name == "quality":
@@ -173,7 +216,7 @@ def main() -> None:
             p.add_argument("out")
         p.add_argument("models", nargs="+", help="model names or folders (prior:NAME: NAME's classical start)")
     args = parser.parse_args()
-    {"quality": quality, "pictures": pictures, "phase": phase}[args.command](args)
+    {"quality": quality, "pictures": pictures, "phase": phase, "gains": gains}[args.command](args)
 
 
 if __name__ == "__main__":

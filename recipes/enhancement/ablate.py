@@ -1,5 +1,5 @@
-"""Each loss term's effect on denoise-16k, and the metric discriminator's: short runs of the recipe, one term
-removed (or the discriminator added) per run, on the same data, seed and wall-clock budget, then a table of the mean
+"""Each loss term's effect on denoise-16k (or, with ``--recipe``, another denoiser's recipe), and the metric
+discriminator's: short runs of the recipe, one term removed (or the discriminator or an asymmetric term added) per run, on the same data, seed and wall-clock budget, then a table of the mean
 of each run's last three validations (WB-PESQ and SI-SDR on the recipe's held-out real mixtures: one validation
 moves by up to about 0.03 PESQ from the next) against the full recipe, with the range of those three. Equal time,
 not equal steps: a term that slows a step (the discriminator's WB-PESQ on every batch) pays for it, as it would in
@@ -9,6 +9,8 @@ a real run. From the classical start (the log-MMSE denoiser) by default, or fine
     python recipes/enhancement/ablate.py --minutes 15 --jobs 2 --root runs/ablate
     python recipes/enhancement/ablate.py --minutes 12 --jobs 1 --root runs/ablate-ft --init-from denoise-16k --lr 3e-4
     python recipes/enhancement/ablate.py --root runs/ablate --table      # the table of runs already made
+    python recipes/enhancement/ablate.py --recipe recipes/enhancement/denoise_stream_16k.yaml --minutes 12 --jobs 1 \
+        --root runs/ablate-stream --init-from denoise-stream-16k --lr 2.2e-4 --only recipe under-1.0 gain-0.3
 
 Runs use one CPU thread each (``--jobs`` of them side by side); a run that exists (``ROOT/NAME/logs``) is not
 run again.
@@ -34,13 +36,17 @@ VARIANTS = {
     "no-time": {"time_weight": 0.0},
     "no-consistency": {"consistency_weight": 0.0},
     "metric-0.05": {"metric_weight": 0.05},
+    # added terms against over-suppression (benchmarks/enhancement.py gains): per-bin (what the estimate's compressed
+    # magnitude lacks of the target's) and global (the target's own gain in the output)
+    "under-1.0": {"under_weight": 1.0},
+    "gain-0.3": {"gain_weight": 0.3},
 }
 
 
 def command(name: str, root: Path, minutes: float, init_from: str | None = None,
-            lr: float | None = None) -> list[str]:
+            lr: float | None = None, recipe: Path = RECIPE) -> list[str]:
     total = round(minutes * 60)
-    args = [sys.executable, "-m", "neuraudio", "train", str(RECIPE),
+    args = [sys.executable, "-m", "neuraudio", "train", str(recipe),
             "--trainer.default_root_dir", str(root / name), "--trainer.enable_progress_bar", "false",
             "--trainer.max_time", f"00:{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"]
     for key, value in VARIANTS[name].items():
@@ -83,6 +89,7 @@ def table(root: Path, names: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("runs/ablate"))
+    parser.add_argument("--recipe", type=Path, default=RECIPE, help="the denoiser's recipe (default: denoise-16k's)")
     parser.add_argument("--minutes", type=float, default=15.0, help="wall-clock budget of each run")
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side, one CPU thread each")
     parser.add_argument("--only", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
@@ -92,6 +99,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.jobs < 1 or args.minutes <= 0:
         raise SystemExit("--jobs must be at least 1 and --minutes positive.")
+    if not args.recipe.is_file():
+        raise SystemExit(f"no recipe at {args.recipe}.")
     if not args.table:
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         todo = [n for n in args.only if not (args.root / n / "logs").exists()]
@@ -102,7 +111,8 @@ def main() -> None:
                 (args.root / name).mkdir(parents=True, exist_ok=True)
                 log = (args.root / name / "train.log").open("w")
                 print(f"start {name}", flush=True)
-                running.append((name, subprocess.Popen(command(name, args.root, args.minutes, args.init_from, args.lr),
+                running.append((name, subprocess.Popen(command(name, args.root, args.minutes, args.init_from, args.lr,
+                                                               args.recipe),
                                                        stdout=log,
                                                        stderr=subprocess.STDOUT, env=env)))
             time.sleep(5)
