@@ -55,8 +55,9 @@ def load(name: str):
     learning curve's point at zero hours)."""
     if name.startswith("prior:"):
         model = neuraudio.load(name[len("prior:"):])
+        refiners = [r[-1] for r in (model.core.refiner, model.core.mask_refiner) if r is not None]
         with torch.no_grad():
-            for head in (model.core.mask, model.core.real, model.core.imag):
+            for head in (model.core.mask, model.core.real, model.core.imag, *refiners):
                 head.weight.zero_()
                 head.bias.zero_()
         return model

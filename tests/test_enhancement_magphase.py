@@ -84,6 +84,33 @@ def test_streaming_denoiser_streams_like_offline_for_every_block_pattern():
     assert_stream_matches_offline(model, noisy)
 
 
+def test_the_mask_refiner_streams_like_offline_grows_from_a_folder_and_learns_per_bin_masks(tmp_path):
+    """The per-bin mask refiner (along frequency only) keeps streaming == offline, starts from a folder without it as
+    the same function, and the magnitude term's gradient reaches it and changes the mask bin by bin."""
+    from neuraudio.hub import save_folder
+
+    noisy, clean = mixture(1.0)
+    assert_stream_matches_offline(scramble(MagPhaseDenoiserStream(dim=32, layers=2, mask_channels=6)).eval(), noisy)
+    plain = scramble(MagPhaseDenoiserStream(dim=32, layers=2)).eval()
+    save_folder(plain, tmp_path / "plain", name="plain", task="enhancement")
+    module = EnhancementModule(MagPhaseDenoiserStream(dim=32, layers=2, mask_channels=6),
+                               init_from=str(tmp_path / "plain"), complex_weight=0.0, time_weight=0.0,
+                               consistency_weight=0.0, phase_weight=0.0)
+    grown = module.model.eval()
+    with torch.no_grad():
+        assert torch.equal(grown.process(noisy), plain.process(noisy))
+    out = grown.training_terms(noisy[None], clean[None])
+    module.terms(out)["loss"].backward()
+    last = grown.core.mask_refiner[-1]
+    assert float(last.weight.grad.abs().sum()) > 0
+    with torch.no_grad():
+        last.weight.sub_(0.5 * last.weight.grad.sign())
+        changed = grown.training_terms(noisy[None], clean[None])["mask"] / out["mask"].detach()
+    assert float(changed.std(dim=-2).mean()) > 1e-3  # a different change for each bin of a frame
+    with pytest.raises(ValueError, match="does not match"):
+        MagPhaseDenoiserStream(dim=16, layers=2, mask_channels=6).load_narrower(plain.state_dict())
+
+
 def test_offline_denoiser_in_chunks_matches_one_pass():
     noisy, _ = mixture(6.0)
     whole = scramble(MagPhaseDenoiser(dim=32, layers=2, chunk_seconds=60.0)).eval()

@@ -12,9 +12,13 @@ Per frame, with ``X`` the noisy STFT and ``c = 0.3`` the magnitude compression:
     refiner      (r_a, r_b): optional (``phase_channels`` > 0), a small 2-D convolution over bins x frames that
                  reads each bin's own phase relations (its advance along time and its step along frequency), the
                  heads' output, the noisy log magnitude and the mask
+    mask refiner r_m added to h_m: optional (``mask_channels`` > 0), convolutions along frequency only (dilations
+                 1, 2, 4; nothing to cache, so streaming too) over each bin's four features and its mask logit
 
-The frame-level heads map one ``dim``-vector per frame to every bin's rotation: they see no bin's phase, and trained
-that way they learned no rotation at all (``benchmarks/enhancement.py phase``: 0.004 rad on average after 3.2
+The frame-level heads map one ``dim``-vector per frame to every bin's mask and rotation: a linear read-out, so the
+mask follows a bin's own evidence only through the prior ``G``. ``benchmarks/enhancement.py gains`` showed the
+trained denoisers letting through about twice the ideal mask's noise where noise dominates; the mask refiner is the
+per-bin path for that. The rotation heads see no bin's phase, and trained that way they learned no rotation at all (``benchmarks/enhancement.py phase``: 0.004 rad on average after 3.2
 CPU-hours). The refiner is the per-bin path MP-SENet's phase decoder has, kept small. The heads and the refiner's
 last layer start at zero, so an untrained model is the classical denoiser (with the noisy phase): training can only
 have to improve on it. The prior gives the network what a short receptive field cannot see, a noise floor tracked
@@ -68,9 +72,19 @@ class MagPhaseCore(nn.Module):
     """
 
     def __init__(self, bins: int, hop_ratio: float, dim: int = 192, layers: int = 6, kernel: int = 7,
-                 causal: bool = False, embed_kernel: int = 1, phase_channels: int = 0, phase_layers: int = 3):
+                 causal: bool = False, embed_kernel: int = 1, phase_channels: int = 0, phase_layers: int = 3,
+                 mask_channels: int = 0):
         super().__init__()
         self.bins = bins
+        self.mask_refiner = None
+        if mask_channels:
+            self.mask_refiner = nn.Sequential(
+                nn.Conv1d(5, mask_channels, 3, padding=1), nn.ELU(),
+                nn.Conv1d(mask_channels, mask_channels, 3, padding=2, dilation=2), nn.ELU(),
+                nn.Conv1d(mask_channels, mask_channels, 3, padding=4, dilation=4), nn.ELU(),
+                nn.Conv1d(mask_channels, 1, 1))
+            nn.init.zeros_(self.mask_refiner[-1].weight)  # starts as no change
+            nn.init.zeros_(self.mask_refiner[-1].bias)
         self.refiner = None
         if phase_channels:
             if causal:
@@ -106,7 +120,10 @@ class MagPhaseCore(nn.Module):
         """Backbone output ``(batch, dim, frames)`` -> enhanced spectrum and the compressed-magnitude mask."""
         h = h.transpose(-1, -2)
         start = (gain.clamp_min(1e-4) ** POWER / BETA).clamp(1e-4, 1 - 1e-4)
-        mask = BETA * torch.sigmoid(self.mask(h).transpose(-1, -2) + torch.logit(start))
+        logits = self.mask(h).transpose(-1, -2) + torch.logit(start)
+        if self.mask_refiner is not None:
+            logits = logits + self._refine_mask(logits, features)
+        mask = BETA * torch.sigmoid(logits)
         a, b = self.real(h).transpose(-1, -2), self.imag(h).transpose(-1, -2)
         if self.refiner is not None:
             refined = self.refiner(self._phase_features(a, b, features, phase, mask))
@@ -114,6 +131,14 @@ class MagPhaseCore(nn.Module):
         rotation = torch.atan2(b, 1.0 + a)
         enhanced = (mask * magnitude.clamp_min(1e-8) ** POWER) ** (1.0 / POWER)
         return torch.polar(enhanced, phase + rotation), mask
+
+    def _refine_mask(self, logits: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """The mask refiner's correction ``(batch, bins, frames)``: each frame's bins as one sequence (frames folded
+        into the batch), read along frequency only."""
+        batch, bins, frames = logits.shape
+        x = torch.cat([features.unflatten(-2, (4, bins)), logits[:, None]], dim=1)  # (batch, 5, bins, frames)
+        x = x.permute(0, 3, 1, 2).reshape(batch * frames, 5, bins)
+        return self.mask_refiner(x).reshape(batch, frames, bins).transpose(-1, -2)
 
     def _phase_features(self, a: torch.Tensor, b: torch.Tensor, features: torch.Tensor, phase: torch.Tensor,
                         mask: torch.Tensor) -> torch.Tensor:
@@ -138,7 +163,7 @@ class MagPhaseCore(nn.Module):
             cache["started"] = True
         features = self.features(magnitude, phase, gain, cache["previous"])
         cache["previous"].copy_(phase[..., -1:])
-        return self.apply(self.backbone.step(features, cache["net"]), magnitude, phase, gain)
+        return self.apply(self.backbone.step(features, cache["net"]), magnitude, phase, gain, features)
 
     def init_cache(self, batch: int, device=None, dtype=torch.float32) -> dict:
         return {"started": False, "previous": torch.zeros(batch, self.bins, 1, device=device, dtype=dtype),
@@ -157,6 +182,7 @@ class MagPhaseDenoiser(ChunkedProcessor):
         n_fft, hop: the STFT (hann, centred frames).
         dim, layers, kernel, embed_kernel: the backbone (see :class:`MagPhaseCore`).
         phase_channels, phase_layers: the per-bin phase refiner (0 channels: none, the frame-level heads alone).
+        mask_channels: width of the per-bin mask refiner (0: none).
         chunk_seconds, context_seconds: the chunked run (audio per window; context on each side, which also warms
             the noise tracker up).
         minimum_seconds: the noise tracker's minimum-search span.
@@ -166,7 +192,8 @@ class MagPhaseDenoiser(ChunkedProcessor):
 
     def __init__(self, sample_rate: int = 16000, n_fft: int = 512, hop: int = 128, dim: int = 192, layers: int = 6,
                  kernel: int = 7, embed_kernel: int = 1, chunk_seconds: float = 8.0, context_seconds: float = 1.0,
-                 minimum_seconds: float = 1.5, phase_channels: int = 0, phase_layers: int = 3):
+                 minimum_seconds: float = 1.5, phase_channels: int = 0, phase_layers: int = 3,
+                 mask_channels: int = 0):
         chunk = max(hop, round(chunk_seconds * sample_rate / hop) * hop)
         context = round(context_seconds * sample_rate / hop) * hop
         super().__init__(sample_rate, chunk, context)
@@ -174,19 +201,13 @@ class MagPhaseDenoiser(ChunkedProcessor):
         self.transform = STFT(n_fft, hop, center=True)
         self.window_frames = max(2, round(minimum_seconds * sample_rate / hop / 2))
         self.core = MagPhaseCore(n_fft // 2 + 1, hop / n_fft, dim, layers, kernel, causal=False,
-                                 embed_kernel=embed_kernel, phase_channels=phase_channels, phase_layers=phase_layers)
+                                 embed_kernel=embed_kernel, phase_channels=phase_channels, phase_layers=phase_layers,
+                                 mask_channels=mask_channels)
 
     def load_narrower(self, state: Mapping[str, torch.Tensor]) -> None:
-        """Start from a model folder without the phase refiner (the refiner starts as no change: the same
-        function); every other weight must match."""
-        own = self.state_dict()
-        wrong = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-        if wrong:
-            raise ValueError(f"the folder does not match this model: {len(wrong)} weights differ in shape "
-                             f"(first {wrong[0]}).")
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        if unexpected or any(not k.startswith("core.refiner.") for k in missing):
-            raise ValueError(f"the folder does not match this model: missing {missing}, unexpected {unexpected}.")
+        """Start from a model folder without the phase refiner or the mask refiner (each starts as no change: the
+        same function); every other weight must match."""
+        _load_without(self, state, "core.refiner.", "core.mask_refiner.")
 
     def enhance_spectrum(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Noisy STFT ``(..., bins, frames)`` -> enhanced STFT and the mask."""
@@ -214,18 +235,26 @@ class MagPhaseDenoiserStream(STFTProcessor):
         sample_rate, n_fft, hop: the STFT (``window``, default sqrt-hann, on analysis and synthesis).
         dim, layers, kernel, embed_kernel: the backbone.
         minimum_seconds: the noise tracker's minimum-search span.
+        mask_channels: width of the per-bin mask refiner (0: none; :class:`MagPhaseCore`).
 
-    Latency: ``n_fft - hop`` fed whole hops (160 samples = 10 ms at the defaults).
+    Latency: ``n_fft - hop`` fed whole hops (160 samples = 10 ms at the defaults). A folder without the mask refiner
+    starts a model with one as the same function (:meth:`load_narrower`).
     """
 
     task = "enhancement"
 
     def __init__(self, sample_rate: int = 16000, n_fft: int = 320, hop: int = 160, dim: int = 192, layers: int = 6,
-                 kernel: int = 7, embed_kernel: int = 1, minimum_seconds: float = 1.5, window: str = "sqrt-hann"):
+                 kernel: int = 7, embed_kernel: int = 1, minimum_seconds: float = 1.5, window: str = "sqrt-hann",
+                 mask_channels: int = 0):
         super().__init__(sample_rate, n_fft, hop, window)
         self.window_frames = max(2, round(minimum_seconds * sample_rate / hop / 2))
         self.core = MagPhaseCore(n_fft // 2 + 1, hop / n_fft, dim, layers, kernel, causal=True,
-                                 embed_kernel=embed_kernel)
+                                 embed_kernel=embed_kernel, mask_channels=mask_channels)
+
+    def load_narrower(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Start from a model folder without the mask refiner (it starts as no change: the same function); every
+        other weight must match."""
+        _load_without(self, state, "core.mask_refiner.")
 
     def init_frame_state(self, lead: tuple[int, ...], device) -> dict[str, Any]:
         batch = math.prod(lead)
@@ -254,3 +283,15 @@ class MagPhaseDenoiserStream(STFTProcessor):
                 "clean": istft(target, self.n_fft, self.hop, self.window),
                 "rebuilt": reanalyse(wave, self.n_fft, self.hop, self.window)}
 
+
+def _load_without(model: nn.Module, state: Mapping[str, torch.Tensor], *added: str) -> None:
+    """Load ``state`` into ``model`` where only the parts under the ``added`` prefixes may be missing (they keep
+    their initial values: the refiners' zero last layers make them no change)."""
+    own = model.state_dict()
+    wrong = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if wrong:
+        raise ValueError(f"the folder does not match this model: {len(wrong)} weights differ in shape "
+                         f"(first {wrong[0]}).")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith(added) for k in missing):
+        raise ValueError(f"the folder does not match this model: missing {missing}, unexpected {unexpected}.")
