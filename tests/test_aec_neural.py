@@ -259,3 +259,19 @@ def test_the_noise_reduction_knob_bounds_the_noise_mask_alone_and_streams_like_o
     assert max(errors.values()) <= 1e-5
     with pytest.raises(ValueError, match="outside its range"):
         model.process(mic, ref, noise_reduction_db=70.0)
+
+
+def test_a_folder_carries_its_noise_reduction_default(tmp_path):
+    import neuraudio
+    from neuraudio.hub import save_folder
+
+    ref, echo = echo_path(0.5, seed=3)
+    model = scrambled(noise_reduction_db=12.0)
+    model.net.heads.bias.data[1] = -6.0
+    assert model.knobs["noise_reduction_db"].default == 12.0 and DualMaskAEC.knobs["noise_reduction_db"].default == 60
+    save_folder(model, tmp_path / "m", name="m", task="echo")
+    loaded = neuraudio.load(tmp_path / "m")
+    assert loaded.knobs["noise_reduction_db"].default == 12.0
+    with torch.no_grad():
+        assert torch.equal(loaded.process(echo, ref), model.process(echo, ref, noise_reduction_db=12.0))
+        assert not torch.equal(loaded.process(echo, ref), model.process(echo, ref, noise_reduction_db=60.0))

@@ -171,6 +171,7 @@ class DualMaskAEC(Processor):
             convolution keeps every ``stride``-th bin).
         complex_masks: rotate the echo mask (module docstring).
         fine_channels: width of the fine stage at every bin (0: none; module docstring).
+        noise_reduction_db: the default of the knob of that name (a folder's ``config.json`` carries it).
 
     A folder without the rotation heads, the fine stage or the last blocks starts a model with them as the same
     function (:meth:`load_narrower`).
@@ -184,8 +185,12 @@ class DualMaskAEC(Processor):
 
     def __init__(self, sample_rate: int = 16000, hop: int = 160, partitions: int = 40, max_delay_ms: float = 250.0,
                  margin: int = 2, step: float = 1.0, channels: int = 24, growth: int = 12, blocks: int = 2,
-                 layers: int = 4, stride: int = 2, complex_masks: bool = False, fine_channels: int = 0):
+                 layers: int = 4, stride: int = 2, complex_masks: bool = False, fine_channels: int = 0,
+                 noise_reduction_db: float = 60.0):
         super().__init__(sample_rate, hop)
+        spec = type(self).knobs["noise_reduction_db"]
+        self.knobs = {"noise_reduction_db": Knob(float(noise_reduction_db), spec.minimum, spec.maximum, spec.unit,
+                                                 spec.doc)}
         self.linear = LinearAEC(sample_rate, hop, partitions, max_delay_ms, margin, step)
         self.net = DualMaskNet(hop + 1, channels, growth, blocks, layers, stride=stride, complex_masks=complex_masks,
                                fine_channels=fine_channels)
