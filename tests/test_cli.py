@@ -280,6 +280,8 @@ def test_effect_help_lists_the_models_knobs():
     code, out, _ = run_cli("effect", "compressor", "--help")
     assert code == 0 and "neuraudio effect MODEL IN... -o DIR" in out and "examples:" in out
     assert "release_ms     10..1000 ms (default 100)" in out
+    code, out, _ = run_cli("aec", "aec-16k", "--help")
+    assert code == 0 and "--mic MIC" in out and "noise_reduction_db 0..60 dB" in out
 
 
 @pytest.mark.parametrize("task,model", [("echo", "spectral-gate"), ("vocoder", "compressor")])

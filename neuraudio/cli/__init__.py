@@ -54,13 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model_help(argv: list[str]) -> bool:
-    """``neuraudio effect MODEL --help``: the command's help, then the model's knobs."""
-    if argv[:1] != ["effect"] or not {"-h", "--help"} & set(argv):
+    """``neuraudio effect|enhance|aec MODEL --help``: the command's help, then the model's knobs (the model is the
+    first argument after the command)."""
+    if argv[:1] not in (["effect"], ["enhance"], ["aec"]) or not {"-h", "--help"} & set(argv):
         return False
-    names = [a for a in argv[1:] if not a.startswith("-")]
-    if not names:
+    if len(argv) < 2 or argv[1].startswith("-"):
         return False
-    build_parser().command_parsers["effect"].print_help()
+    names = argv[1:2]
+    build_parser().command_parsers[argv[0]].print_help()
     try:
         print("\nthe model:\n" + "\n".join(models.model_lines(neuraudio.hub.describe(names[0]), detail=True)))
     except ModelError as err:
