@@ -123,3 +123,10 @@ def test_shipped_models_are_listed(folder, monkeypatch, tmp_path):
     rows = {r["name"]: r for r in neuraudio.list_models()}
     assert rows["lin"]["sample_rate"] == 16000 and rows["lin"]["latency"] == 0 and "spectral-gate" in rows
     assert torch.equal(neuraudio.load("lin").taps, neuraudio.load(path).taps)
+
+
+def test_every_shipped_folder_is_named_as_its_folder():
+    """A reshipped folder once kept its training export's name in config.json."""
+    root = hub.pretrained_root()
+    for config in sorted(root.glob("*/config.json")):
+        assert json.loads(config.read_text())["name"] == config.parent.name, config
