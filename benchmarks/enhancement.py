@@ -69,6 +69,16 @@ def scores(estimate: torch.Tensor, clean: torch.Tensor, rate: int) -> tuple[floa
             float(metrics.si_sdr(estimate, clean)))
 
 
+def snr_means(rows: dict, snrs, names):
+    """``rows`` ``{(snr, name): [tuple of figures, ...]}`` -> ``(label, name, means)`` for each SNR, then over all
+    of them (label ``mean``), in the order of ``names``."""
+    for snr in [*snrs, "all"]:
+        for name in names:
+            values = [v for (s, n), vs in rows.items() if n == name and (snr == "all" or s == snr) for v in vs]
+            mean = [sum(column) / len(values) for column in zip(*values)]
+            yield (f"{snr:6.1f}" if snr != "all" else "  mean"), name, mean
+
+
 def quality(args) -> None:
     torch.set_num_threads(1)
     models = {name: load(name) for name in args.models}
@@ -90,12 +100,8 @@ def quality(args) -> None:
         count = max(count, i + 1)
     print(f"{count} utterances of {args.speech} x the noises of {args.noise}, SNRs {args.snr} dB, seed {args.seed}")
     print(f"{'SNR dB':>6}  {'model':24s} {'WB-PESQ':>8} {'STOI':>7} {'SI-SDR':>7}")
-    for snr in [*args.snr, "all"]:
-        for name in names:
-            values = [v for (s, n), vs in rows.items() if n == name and (snr == "all" or s == snr) for v in vs]
-            mean = [sum(v[k] for v in values) / len(values) for k in range(3)]
-            label = f"{snr:6.1f}" if snr != "all" else "  mean"
-            print(f"{label}  {name:24s} {mean[0]:8.3f} {mean[1]:7.4f} {mean[2]:7.2f}")
+    for label, name, mean in snr_means(rows, args.snr, names):
+        print(f"{label}  {name:24s} {mean[0]:8.3f} {mean[1]:7.4f} {mean[2]:7.2f}")
     for name in models:
         print(f"real-time factor, {name}: {compute[name] / (seconds * len(args.snr)):.4f} (one thread)")
     if args.by_noise:  # utterance i was mixed with noise i mod N: one utterance per noise, mean over the SNRs
@@ -189,12 +195,8 @@ def gains(args) -> None:
                 (weighted(gain, speech_dom, s_pow), weighted(gain, noise_dom, n_pow),
                  weighted(ideal, speech_dom, s_pow), weighted(ideal, noise_dom, n_pow),
                  float(s_pow[speech_dom].sum() / s_pow[active].sum())))
-    for snr in [*args.snr, "all"]:
-        for name in models:
-            values = [v for (s, n), vs in rows.items() if n == name and (snr == "all" or s == snr) for v in vs]
-            mean = [sum(v[k] for v in values) / len(values) for k in range(5)]
-            label = f"{snr:6.1f}" if snr != "all" else "  mean"
-            print(f"{label}  {name:24s} {mean[0]:7.3f} {mean[1]:7.3f} {mean[2]:12.3f} {mean[3]:12.3f} {mean[4]:17.2f}")
+    for label, name, mean in snr_means(rows, args.snr, list(models)):
+        print(f"{label}  {name:24s} {mean[0]:7.3f} {mean[1]:7.3f} {mean[2]:12.3f} {mean[3]:12.3f} {mean[4]:17.2f}")
 
 
 def main() -> None:

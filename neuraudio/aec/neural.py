@@ -36,6 +36,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Mapping
 
 import torch
@@ -54,8 +55,8 @@ POWER = 0.3
 class _FrequencyConv(nn.Conv2d):
     """A ``(k, 1)`` convolution (along frequency only) that runs a streaming step's few frames as a 1-D convolution
     over bins with the frames folded into the batch: the same numbers, and for the fine stage's first layer (31
-    channels in, 161 bins, one frame) about a third of Conv2d's time in an ad hoc timing on one thread (not in the
-    repo; Conv2d takes a slow path for that shape). Every ``(k, 1)`` convolution of :class:`DualMaskNet` is one (the
+    channels in, 161 bins, one frame) faster than Conv2d in an ad hoc timing on one thread (not in the repo, so no
+    figure here; Conv2d takes a slow path for that shape). Every ``(k, 1)`` convolution of :class:`DualMaskNet` is one (the
     same parameters as ``nn.Conv2d``, so folders load unchanged). Long sequences (training, offline) keep Conv2d,
     the faster there."""
 
@@ -188,9 +189,8 @@ class DualMaskAEC(Processor):
                  layers: int = 4, stride: int = 2, complex_masks: bool = False, fine_channels: int = 0,
                  noise_reduction_db: float = 60.0):
         super().__init__(sample_rate, hop)
-        spec = type(self).knobs["noise_reduction_db"]
-        self.knobs = {"noise_reduction_db": Knob(float(noise_reduction_db), spec.minimum, spec.maximum, spec.unit,
-                                                 spec.doc)}
+        self.knobs = {"noise_reduction_db": dataclasses.replace(type(self).knobs["noise_reduction_db"],
+                                                                default=float(noise_reduction_db))}
         self.linear = LinearAEC(sample_rate, hop, partitions, max_delay_ms, margin, step)
         self.net = DualMaskNet(hop + 1, channels, growth, blocks, layers, stride=stride, complex_masks=complex_masks,
                                fine_channels=fine_channels)

@@ -18,11 +18,11 @@ Per frame, with ``X`` the noisy STFT and ``c = 0.3`` the magnitude compression:
 The frame-level heads map one ``dim``-vector per frame to every bin's mask and rotation: a linear read-out, so the
 mask follows a bin's own evidence only through the prior ``G``. ``benchmarks/enhancement.py gains`` showed the
 trained denoisers letting through about twice the ideal mask's noise where noise dominates; the mask refiner is the
-per-bin path for that. The rotation heads see no bin's phase, and trained that way they learned no rotation at all (``benchmarks/enhancement.py phase``: 0.004 rad on average after 3.2
-CPU-hours). The refiner is the per-bin path MP-SENet's phase decoder has, kept small. The heads and the refiner's
-last layer start at zero, so an untrained model is the classical denoiser (with the noisy phase): training can only
-have to improve on it. The prior gives the network what a short receptive field cannot see, a noise floor tracked
-over seconds.
+per-bin path for that. The rotation heads see no bin's phase, and trained that way they learned no rotation at all
+(``benchmarks/enhancement.py phase``: 0.004 rad on average after 3.2 CPU-hours). The refiner is the per-bin path
+MP-SENet's phase decoder has, kept small. The heads and the refiner's last layer start at zero, so an untrained
+model is the classical denoiser (with the noisy phase): training can only have to improve on it. The prior gives the
+network what a short receptive field cannot see, a noise floor tracked over seconds.
 
 * :class:`MagPhaseDenoiser`: offline, centred frames, a non-causal backbone, run in chunks with context
   (``ChunkedProcessor``), so a long file has bounded memory.

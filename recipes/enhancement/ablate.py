@@ -1,10 +1,11 @@
 """Each loss term's effect on denoise-16k (or, with ``--recipe``, another denoiser's recipe), and the metric
-discriminator's: short runs of the recipe, one term removed (or the discriminator or an asymmetric term added) per run, on the same data, seed and wall-clock budget, then a table of the mean
-of each run's last three validations (WB-PESQ and SI-SDR on the recipe's held-out real mixtures: one validation
-moves by up to about 0.03 PESQ from the next) against the full recipe, with the range of those three. Equal time,
-not equal steps: a term that slows a step (the discriminator's WB-PESQ on every batch) pays for it, as it would in
-a real run. From the classical start (the log-MMSE denoiser) by default, or fine-tuning a trained model
-(``--init-from``: what each term does to a model near where training has brought it, at ``--lr``).
+discriminator's: short runs of the recipe, one term removed (or the discriminator or an asymmetric term added) per
+run, on the same data, seed and wall-clock budget, then a table of the mean of each run's last three validations
+(WB-PESQ and SI-SDR on the recipe's held-out real mixtures: one validation moves by up to about 0.03 PESQ from the
+next) against the full recipe, with the range of those three. Equal time, not equal steps: a term that slows a step
+(the discriminator's WB-PESQ on every batch) pays for it, as it would in a real run. From the classical start (the
+log-MMSE denoiser) by default, or fine-tuning a trained model (``--init-from``: what each term does to a model near
+where training has brought it, at ``--lr``).
 
     python recipes/enhancement/ablate.py --minutes 15 --jobs 2 --root runs/ablate
     python recipes/enhancement/ablate.py --minutes 12 --jobs 1 --root runs/ablate-ft --init-from denoise-16k --lr 3e-4
