@@ -234,6 +234,32 @@ def test_the_gain_term_scores_the_targets_own_gain_and_pushes_masks_open():
     assert float(module.model.net.heads.bias.grad[:2].max()) < 0  # descending the loss raises both masks
 
 
+def test_the_erle_hinge_term_reads_far_end_only_items_in_decades_and_stops_at_its_cap():
+    """On items whose target is silent throughout: ``relu(log10(P_out / P_mic) + cap / 10)``; the microphone passed
+    through scores the cap (5 decades at 50 dB), 60 dB of loss scores 0, and items whose target talks are not read."""
+    from neuraudio.train.enhance import EnhancementModule
+
+    weights = dict(magnitude_weight=0.0, complex_weight=0.0, phase_weight=0.0, time_weight=0.0,
+                   consistency_weight=0.0)
+    module = EnhancementModule(DualMaskAEC(stride=4, channels=8, growth=4), erle_weight=1.0, **weights)
+    ref, echo = echo_path(0.5, seed=9)
+    silent = module.model.training_terms(mic=echo[None], ref=ref[None], target=torch.zeros_like(echo)[None])
+    mic = silent["input"]
+    for scale, expected in ((1.0, 5.0), (10 ** (-20 / 20), 3.0), (10 ** (-60 / 20), 0.0)):
+        terms = module.terms(dict(silent, wave=scale * mic))
+        assert float(terms["erle_hinge"]) == pytest.approx(expected, abs=1e-3)
+    terms = module.terms(dict(silent, wave=0.01 * mic))  # 40 dB
+    assert float(terms["loss"] - terms["erle_hinge"]) == 0.0 and float(terms["erle_hinge"]) == pytest.approx(1.0, abs=5e-3)
+    near = 0.05 * torch.sin(2 * torch.pi * 300 * torch.arange(echo.shape[-1]) / 16000)[None]
+    talking = module.model.training_terms(mic=(echo + near)[None], ref=ref[None], target=near[None])
+    assert float(module.terms(talking)["erle_hinge"]) == 0.0
+    # no term may share a name with a validation metric (a loss term named "erle" once replaced val/erle, in dB, in
+    # the logs of every batch without a far-end-only item)
+    assert not set(module.terms(talking)) & {"erle", "pesq", "si_sdr", "train_hours"}
+    with pytest.raises(ValueError, match="erle_cap_db"):
+        EnhancementModule(DualMaskAEC(stride=4, channels=8, growth=4), erle_cap_db=0.0)
+
+
 def test_the_noise_reduction_knob_bounds_the_noise_mask_alone_and_streams_like_offline():
     """``noise_reduction_db`` holds the noise mask at or above ``10^(-dB/20)``: 60 (its maximum) changes nothing, 0
     leaves only the echo stage, and a change mid-stream glides the same way offline and block by block."""

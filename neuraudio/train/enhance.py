@@ -13,6 +13,10 @@ discriminator. Manual optimization: the enhancer's optimizer, and the discrimina
                                                                                    (0 = off)
     residual     log10 of the estimate's power where the target is digital silence (0 = off; unbounded pressure
                  towards silence: a weight of 0.05 made an echo canceller output nothing within 40 steps)
+    erle_hinge   an echo canceller's items whose target is silent throughout (far-end single talk): the output's
+                 power over the microphone's from 2 s in (or the second half; as ``val/erle``), in decades, hinged
+                 at ``-erle_cap_db / 10`` (no pressure once the echo loss reaches the cap; unlike ``residual`` it
+                 never reads a near-end pause; ``erle_weight``; ``val/erle`` is the ERLE itself, in dB)    (0 = off)
     echo         MSE of compressed magnitudes of an echo canceller's first mask alone, ``E * m_echo``, against the
                  microphone without its echo (near end + noise; synthesized items carry it; 0 = off)
     echo_complex the same on compressed complex spectra (teaches a complex echo mask its rotation; 0 = off)
@@ -107,8 +111,9 @@ class EnhancementModule(TaskModule):
             it left it (the folder's ``config.json`` records the epoch) instead of restarting at the full rate, which
             set ``denoise-16k`` back.
         magnitude_weight, complex_weight, phase_weight, time_weight, consistency_weight, metric_weight,
-            residual_weight, under_weight, echo_weight, echo_complex_weight, gain_weight: loss weights (module
-            docstring); ``metric_weight=0`` builds no discriminator.
+            residual_weight, under_weight, echo_weight, echo_complex_weight, gain_weight, erle_weight: loss weights
+            (module docstring); ``metric_weight=0`` builds no discriminator.
+        erle_cap_db: the echo return loss enhancement (dB) beyond which the ``erle_hinge`` term stops pushing.
         grad_clip: max norm of the gradients.
         init_from: a model folder (or a shipped model's name) to start from.
     """
@@ -120,8 +125,8 @@ class EnhancementModule(TaskModule):
                  magnitude_weight: float = 0.9, complex_weight: float = 0.1, phase_weight: float = 0.3,
                  time_weight: float = 0.2, consistency_weight: float = 0.1, metric_weight: float = 0.0,
                  residual_weight: float = 0.0, under_weight: float = 0.0, echo_weight: float = 0.0,
-                 echo_complex_weight: float = 0.0, gain_weight: float = 0.0, grad_clip: float = 5.0,
-                 init_from: str | None = None):
+                 echo_complex_weight: float = 0.0, gain_weight: float = 0.0, erle_weight: float = 0.0,
+                 erle_cap_db: float = 50.0, grad_clip: float = 5.0, init_from: str | None = None):
         super().__init__(model, init_from)
         if not hasattr(model, "training_terms"):
             raise ValueError(f"{type(model).__name__} is not a trainable enhancer (it has no training_terms).")
@@ -136,7 +141,10 @@ class EnhancementModule(TaskModule):
         self.weights = {"magnitude": magnitude_weight, "complex": complex_weight, "phase": phase_weight,
                         "time": time_weight, "consistency": consistency_weight, "metric": metric_weight,
                         "residual": residual_weight, "under": under_weight, "echo": echo_weight,
-                        "echo_complex": echo_complex_weight, "gain": gain_weight}
+                        "echo_complex": echo_complex_weight, "gain": gain_weight, "erle_hinge": erle_weight}
+        if erle_cap_db <= 0:
+            raise ValueError(f"erle_cap_db must be > 0 dB, got {erle_cap_db}.")
+        self.erle_cap = float(erle_cap_db) / 10.0  # in decades of power
         self.discriminator = MetricDiscriminator() if metric_weight > 0 else None
         self.skipped = 0  # training steps whose gradient was not finite (skipped, logged as train/skipped)
 
@@ -193,6 +201,14 @@ class EnhancementModule(TaskModule):
             t["gain"] = torch.mean((1.0 - own) ** 2)
         else:
             t["gain"] = est_c.real.new_zeros(())
+        if "input" in out and bool((~talking).any()):  # far-end single talk: what is left of the microphone
+            skip = min(2 * self.model.sample_rate, wave.shape[-1] // 2)  # as val/erle: once the linear stage converged
+            mic = out["input"].flatten(1)[~talking, skip : wave.shape[-1]]
+            ratio = torch.log10((wave[~talking, skip:].square().mean(-1) + SILENT_POWER)
+                                / (mic.square().mean(-1) + SILENT_POWER))
+            t["erle_hinge"] = torch.relu(ratio + self.erle_cap).mean()
+        else:
+            t["erle_hinge"] = est_c.real.new_zeros(())
         silent = _silent_frames(target)
         if bool(silent.any()):  # what is left where the target is silent, in decades of power (10 dB per unit)
             power = (estimate.real.square() + estimate.imag.square()).mean(-2)
@@ -201,7 +217,7 @@ class EnhancementModule(TaskModule):
             t["residual"] = est_c.real.new_zeros(())
         t["loss"] = sum(self.weights[k] * t[k]
                         for k in ("magnitude", "complex", "phase", "time", "consistency", "residual", "under", "echo",
-                                 "echo_complex", "gain"))
+                                 "echo_complex", "gain", "erle_hinge"))
         return t
 
     def _magnitudes(self, out: dict[str, torch.Tensor], detach: bool) -> tuple[torch.Tensor, torch.Tensor]:
