@@ -11,8 +11,12 @@ speakers and the noise the held-out end of every noise file: mixtures no model t
     python benchmarks/enhancement.py quality denoise-16k denoise-stream-16k --speech data/enhance/val/clean \\
         --noise data/enhance/val/noise --by-noise        (and WB-PESQ per noise: which noises a model fails on)
     python benchmarks/enhancement.py phase denoise-16k --speech data/enhance/val/clean --noise data/enhance/val/noise
-    python benchmarks/enhancement.py gains denoise-mmse denoise-16k denoise-stream-16k --speech data/enhance/val/clean \
+    python benchmarks/enhancement.py gains denoise-mmse denoise-16k denoise-stream-16k --speech data/enhance/val/clean \\
         --noise data/enhance/val/noise        (over- or under-suppression: the gain in speech- and noise-dominant bins)
+    python benchmarks/enhancement.py quality denoise-stream-16k ideal@320/160 denoise-16k ideal@512/128 \\
+        --speech data/enhance/val/clean --noise data/enhance/val/noise   (ideal@N/H: the ideal ratio mask, a bound)
+    python benchmarks/enhancement.py exponent denoise-stream-16k --speech data/enhance/val/clean \\
+        --noise data/enhance/val/noise --seed 1 --exponents 0.8 0.9 1 1.15 1.3   (would more or less suppression help?)
     python benchmarks/enhancement.py pictures OUT.png denoise-mmse denoise-16k denoise-stream-16k \\
         --speech data/enhance/val/clean --noise data/enhance/val/noise --index 0 --snr 5
 """
@@ -50,9 +54,33 @@ def mixtures(speech_dir, noise_dir, count: int, snrs, seed: int, max_seconds: fl
             yield i, snr, clean + noise * scale, clean
 
 
+class IdealMask:
+    """Not a model but a bound: the ideal ratio mask ``min(1, |S| / |X|)`` on a hann STFT of ``n_fft`` / ``hop``
+    (centred frames), applied to the noisy spectrum with its phase, the clean speech ``S`` known (``oracle``, set
+    before each ``process``). What a magnitude mask on those frames can reach with the noisy phase: the shipped
+    denoisers' phase heads rotate it by almost nothing (``phase`` below)."""
+
+    def __init__(self, n_fft: int, hop: int):
+        self.n_fft, self.hop, self.window = n_fft, hop, torch.hann_window(n_fft)
+        self.oracle: torch.Tensor | None = None
+
+    def _spec(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stft(x.reshape(-1), self.n_fft, self.hop, window=self.window, return_complex=True)
+
+    def process(self, noisy: torch.Tensor) -> torch.Tensor:
+        x, s = self._spec(noisy), self._spec(self.oracle)
+        mask = (s.abs() / x.abs().clamp_min(1e-9)).clamp(max=1.0)
+        y = torch.istft(x * mask, self.n_fft, self.hop, window=self.window, length=noisy.shape[-1])
+        return y.reshape(noisy.shape)
+
+
 def load(name: str):
     """A model by name; ``prior:NAME`` is NAME with its learned heads zeroed: the classical start it refines (the
-    learning curve's point at zero hours)."""
+    learning curve's point at zero hours); ``ideal@N/H``: the ideal ratio mask on an ``N``-point STFT of hop ``H``
+    (:class:`IdealMask`, ``quality`` only)."""
+    if name.startswith("ideal@"):
+        n_fft, hop = (int(v) for v in name[len("ideal@"):].split("/"))
+        return IdealMask(n_fft, hop)
     if name.startswith("prior:"):
         model = neuraudio.load(name[len("prior:"):])
         refiners = [r[-1] for r in (model.core.refiner, model.core.mask_refiner) if r is not None]
@@ -91,6 +119,8 @@ def quality(args) -> None:
                                          args.max_seconds):
         rows[(snr, "noisy")].append(scores(noisy, clean, 16000))
         for name, model in models.items():
+            if isinstance(model, IdealMask):
+                model.oracle = clean
             started = time.perf_counter()
             with torch.inference_mode():
                 enhanced = model.process(noisy)
@@ -199,27 +229,62 @@ def gains(args) -> None:
         print(f"{label}  {name:24s} {mean[0]:7.3f} {mean[1]:7.3f} {mean[2]:12.3f} {mean[3]:12.3f} {mean[4]:17.2f}")
 
 
+def exponent(args) -> None:
+    """Whether a magnitude/phase denoiser suppresses too much or too little overall: its effective magnitude gain
+    ``g = |Y| / |X|`` raised to each exponent (``g ** p`` where ``g < 1``; above 1 unchanged; the phase untouched),
+    scored on the held-out mixtures. Exponents above 1 remove more noise and more speech; the best exponent says
+    which way the trained balance is off (1: not at all, for these scores)."""
+    torch.set_num_threads(1)
+    for name in args.models:
+        model = load(name)
+        core = model.core
+        apply, power = core.apply, {"p": 1.0}
+
+        def raised(h, magnitude, phase, gain, features=None):
+            out, mask = apply(h, magnitude, phase, gain, features)
+            g = out.abs() / magnitude.clamp_min(1e-8)
+            below = g.clamp(max=1.0)
+            return out * below.clamp_min(1e-12) ** (power["p"] - 1.0), mask
+
+        core.apply = raised
+        rows = {}
+        for _, snr, noisy, clean in mixtures(args.speech, args.noise, args.utterances, args.snr, args.seed,
+                                             args.max_seconds):
+            for p in args.exponents:
+                power["p"] = p
+                with torch.inference_mode():
+                    rows.setdefault((snr, p), []).append(scores(model.process(noisy), clean, 16000))
+        print(f"{name}: its gain raised to each exponent; {args.speech} x {args.noise}, SNRs {args.snr} dB, "
+              f"seed {args.seed}, {args.utterances} utterances")
+        print(f"{'SNR dB':>6}  {'exponent':>8} {'WB-PESQ':>8} {'STOI':>7} {'SI-SDR':>7}")
+        for label, p, mean in snr_means(rows, args.snr, args.exponents):
+            if label == "  mean":
+                print(f"{label}  {p:8.2f} {mean[0]:8.3f} {mean[1]:7.4f} {mean[2]:7.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("quality", "pictures", "phase", "gains"):
+    for name in ("quality", "pictures", "phase", "gains", "exponent"):
         p = sub.add_parser(name)
         p.add_argument("--speech", required=True)
         p.add_argument("--noise", required=True)
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--max-seconds", type=float, default=None, help="the first seconds of each utterance")
-        if name in ("quality", "phase", "gains"):
+        if name in ("quality", "phase", "gains", "exponent"):
             p.add_argument("--utterances", type=int, default=25)
             p.add_argument("--snr", type=float, nargs="+", default=[0.0, 5.0, 10.0, 15.0])
             if name == "quality":
                 p.add_argument("--by-noise", action="store_true", help="also WB-PESQ per noise file")
+            if name == "exponent":
+                p.add_argument("--exponents", type=float, nargs="+", default=[0.8, 0.9, 1.0, 1.15, 1.3])
         else:
             p.add_argument("--index", type=int, default=0)
             p.add_argument("--snr", type=float, default=5.0)
             p.add_argument("out")
         p.add_argument("models", nargs="+", help="model names or folders (prior:NAME: NAME's classical start)")
     args = parser.parse_args()
-    {"quality": quality, "pictures": pictures, "phase": phase, "gains": gains}[args.command](args)
+    {"quality": quality, "pictures": pictures, "phase": phase, "gains": gains, "exponent": exponent}[args.command](args)
 
 
 if __name__ == "__main__":
