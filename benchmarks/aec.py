@@ -14,6 +14,7 @@ Figures per model, all on one CPU thread:
 * the real-time factor of the whole run.
 
     python benchmarks/aec.py --data data/echo_test aec-linear aec-16k [--knob suppression=1.0]
+    python benchmarks/aec.py --data data/echo_val aec-16k --worst 3       (and the three clips it handles worst)
     python benchmarks/aec.py --data data/echo_test aec-linear aec-16k --pictures dt.png [--clip clip_000003]
     python benchmarks/aec.py --real ../shared/data/echo/aec_challenge aec-linear aec-16k
     python benchmarks/aec.py --data data/echo_val aec-16k aec-16k@echo aec-16k@noise    (one mask at a time)
@@ -124,7 +125,7 @@ def evaluate(name: str, data: Path, knobs: dict) -> dict:
     model = load(name)
     rate = model.sample_rate
     r = {"erle": [], "limit": [], "gain": [], "level": [], "si_sdr": [], "pesq_mic": [], "pesq_clean": [],
-         "pesq_in": [], "delay_error": []}
+         "pesq_in": [], "delay_error": [], "clips": []}
     compute = seconds = 0.0
 
     def run(mic, ref):
@@ -150,6 +151,7 @@ def evaluate(name: str, data: Path, knobs: dict) -> dict:
         skip = 2 * rate
         r["erle"].append(float(metrics.erle(far_only[:, skip:], out[:, skip:])))
         r["limit"].append(float(metrics.erle(far_only[:, skip:], read["noise"][:, skip:])))
+        r["clips"].append((r["erle"][-1], r["limit"][-1], folder.name, meta))
         linear = _linear_stage(model)
         state = linear.init_state(1, far_only.shape[-1], "cpu")
         linear.linear_signals(far_only[0], read["ref"][0], state)
@@ -283,6 +285,8 @@ def main() -> None:
                         "ground truth: level changes where the far end plays and where it is silent)")
     parser.add_argument("--pictures", metavar="PNG", help="draw one double-talk clip instead of scoring")
     parser.add_argument("--clip", help="the clip --pictures draws (default: the first double-talk one)")
+    parser.add_argument("--worst", type=int, default=0, metavar="N", help="also list each model's N clips of lowest "
+                        "far-end ERLE, with what made them (SER, SNR, room, delay, drift, loudspeaker, noise)")
     parser.add_argument("--masks", action="store_true", help="where dual-mask models lose the near end in double "
                         "talk (module docstring)")
     args = parser.parse_args()
@@ -322,6 +326,16 @@ def main() -> None:
               f"{mean(r['delay_error']):11.1f}{r['rtf']:8.4f}")
     for line in dict.fromkeys(filter(None, (mask_heads(name) for name in results if "@" in name))):
         print(line)
+    for name, r in results.items():
+        if args.worst and r.get("clips"):
+            print(f"{name}: the {args.worst} clips of lowest far-end ERLE (limit: all echo and no noise removed)")
+            for erle, limit, clip, m in sorted(r["clips"], key=lambda c: c[0])[: args.worst]:
+                room = f"rt60 {m['rt60']:.2f} s" if "rt60" in m else "measured room"
+                print(f"  {clip}  ERLE {erle:5.1f} dB (limit {limit:5.1f})  {m['scenario']}, "
+                      f"SER {m['ser_db']:+.1f} dB, SNR {m['snr_db']:.1f} dB, echo {m['echo_rms_db']:.0f} dBFS, {room}, "
+                      f"delay {m['echo_delay_samples'] / 16:.0f} ms, drift {m['drift_ppm']:+.0f} ppm, "
+                      f"{m.get('nonlinearity')} "
+                      f"{m.get('nonlinearity_amount', 0):.2f}, noise {m['sources']['noise'].split('@')[0]}")
 
 
 if __name__ == "__main__":
