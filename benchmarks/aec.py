@@ -333,7 +333,7 @@ def main() -> None:
                 room = f"rt60 {m['rt60']:.2f} s" if "rt60" in m else "measured room"
                 print(f"  {clip}  ERLE {erle:5.1f} dB (limit {limit:5.1f})  {m['scenario']}, "
                       f"SER {m['ser_db']:+.1f} dB, SNR {m['snr_db']:.1f} dB, echo {m['echo_rms_db']:.0f} dBFS, {room}, "
-                      f"delay {m['echo_delay_samples'] / 16:.0f} ms, drift {m['drift_ppm']:+.0f} ppm, "
+                      f"delay {m['echo_delay_samples'] * 1000 / m['sample_rate']:.0f} ms, drift {m['drift_ppm']:+.0f} ppm, "
                       f"{m.get('nonlinearity')} "
                       f"{m.get('nonlinearity_amount', 0):.2f}, noise {m['sources']['noise'].split('@')[0]}")
 

@@ -31,6 +31,7 @@ import torch
 import neuraudio
 from neuraudio import metrics
 from neuraudio.audio import audio_files_under
+from neuraudio.stream.stft import STFT
 
 
 def mixtures(speech_dir, noise_dir, count: int, snrs, seed: int, max_seconds: float | None, rate: int = 16000):
@@ -61,17 +62,13 @@ class IdealMask:
     denoisers' phase heads rotate it by almost nothing (``phase`` below)."""
 
     def __init__(self, n_fft: int, hop: int):
-        self.n_fft, self.hop, self.window = n_fft, hop, torch.hann_window(n_fft)
+        self.transform = STFT(n_fft, hop, center=True)
         self.oracle: torch.Tensor | None = None
 
-    def _spec(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stft(x.reshape(-1), self.n_fft, self.hop, window=self.window, return_complex=True)
-
     def process(self, noisy: torch.Tensor) -> torch.Tensor:
-        x, s = self._spec(noisy), self._spec(self.oracle)
+        x, s = self.transform(noisy), self.transform(self.oracle)
         mask = (s.abs() / x.abs().clamp_min(1e-9)).clamp(max=1.0)
-        y = torch.istft(x * mask, self.n_fft, self.hop, window=self.window, length=noisy.shape[-1])
-        return y.reshape(noisy.shape)
+        return self.transform.inverse(x * mask, length=noisy.shape[-1])
 
 
 def load(name: str):

@@ -202,7 +202,7 @@ class EnhancementModule(TaskModule):
         else:
             t["gain"] = est_c.real.new_zeros(())
         if "input" in out and bool((~talking).any()):  # far-end single talk: what is left of the microphone
-            skip = min(2 * self.model.sample_rate, wave.shape[-1] // 2)  # as val/erle: once the linear stage converged
+            skip = self._converged(wave.shape[-1])  # as val/erle
             mic = out["input"].flatten(1)[~talking, skip : wave.shape[-1]]
             ratio = torch.log10((wave[~talking, skip:].square().mean(-1) + SILENT_POWER)
                                 / (mic.square().mean(-1) + SILENT_POWER))
@@ -219,6 +219,11 @@ class EnhancementModule(TaskModule):
                         for k in ("magnitude", "complex", "phase", "time", "consistency", "residual", "under", "echo",
                                  "echo_complex", "gain", "erle_hinge"))
         return t
+
+    def _converged(self, length: int) -> int:
+        """Where an echo canceller's ERLE is read from in a crop of ``length`` samples: 2 s in (the linear stage
+        converges first), or half-way in a shorter crop."""
+        return min(2 * self.model.sample_rate, length // 2)
 
     def _magnitudes(self, out: dict[str, torch.Tensor], detach: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Compressed magnitudes ``(items, bins, frames)`` of the clean and the estimated spectra."""
@@ -286,7 +291,7 @@ class EnhancementModule(TaskModule):
         if bool(talking.any()):
             terms["si_sdr"] = metrics.si_sdr(out["wave"][talking], out["clean"][talking]).mean()
         if "input" in out and bool((~talking).any()):  # echo cancellers: ERLE where the near end is silent
-            skip = min(2 * self.model.sample_rate, out["wave"].shape[-1] // 2)  # the linear stage converges first
+            skip = self._converged(out["wave"].shape[-1])
             terms["erle"] = metrics.erle(out["input"].flatten(1)[~talking, skip:], out["wave"].flatten(1)[~talking, skip:])
         terms["train_hours"] = torch.tensor(self.train_seconds() / 3600)  # the learning curve's x axis
         self.log_dict({f"val/{k}": v for k, v in terms.items()}, batch_size=size, sync_dist=True)
