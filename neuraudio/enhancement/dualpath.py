@@ -176,7 +176,8 @@ class DualPathDenoiserStream(STFTProcessor):
     task = "enhancement"
 
     def __init__(self, sample_rate: int = 16000, n_fft: int = 320, hop: int = 160, channels: int = 32,
-                 band: int = 4, bin_channels: int = 16, blocks: int = 2, minimum_seconds: float = 1.5, window: str = "sqrt-hann"):
+                 band: int = 4, bin_channels: int = 16, blocks: int = 2, minimum_seconds: float = 1.5,
+                 window: str = "sqrt-hann"):
         super().__init__(sample_rate, n_fft, hop, window)
         self.window_frames = max(2, round(minimum_seconds * sample_rate / hop / 2))
         self.core = DualPathCore(n_fft // 2 + 1, hop / n_fft, channels, band, bin_channels, blocks, causal=True)
@@ -223,7 +224,8 @@ class DualPathDenoiser(ChunkedProcessor):
     task = "enhancement"
 
     def __init__(self, sample_rate: int = 16000, n_fft: int = 512, hop: int = 128, channels: int = 32,
-                 band: int = 4, bin_channels: int = 16, blocks: int = 2, chunk_seconds: float = 8.0, context_seconds: float = 1.0,
+                 band: int = 4, bin_channels: int = 16, blocks: int = 2, chunk_seconds: float = 8.0,
+                 context_seconds: float = 1.0,
                  minimum_seconds: float = 1.5):
         chunk = max(hop, round(chunk_seconds * sample_rate / hop) * hop)
         context = round(context_seconds * sample_rate / hop) * hop
