@@ -11,7 +11,7 @@ own features from input to output:
     encoder    bins grouped into sub-bands of ``band`` (4: 161 bins -> 41 bands at n_fft 320), one linear layer from a
                band's features to ``channels``, plus a learned embedding of the band's place
     blocks     dual-path: self-attention across the sub-bands of each frame (2 heads: the spectral shape,
-               harmonics; a bidirectional GRU there cost about 4 times the frame step), then a GRU along time for
+               harmonics; a bidirectional GRU there cost about 3 times the frame step), then a GRU along time for
                each sub-band (causal with its state carried for streaming; bidirectional offline), each with a
                linear layer, layer norm and a residual
     decoder    a linear layer from each band to ``bin_channels`` per bin, added to a linear map of the bin's own
