@@ -11,7 +11,7 @@ own features from input to output:
     encoder    bins grouped into sub-bands of ``band`` (4: 161 bins -> 41 bands at n_fft 320), one linear layer from a
                band's features to ``channels``, plus a learned embedding of the band's place
     blocks     dual-path: self-attention across the sub-bands of each frame (2 heads: the spectral shape,
-               harmonics; a bidirectional GRU there cost about 3 times the frame step), then a GRU along time for
+               harmonics; a bidirectional GRU there made the frame step slower on a CPU), then a GRU along time for
                each sub-band (causal with its state carried for streaming; bidirectional offline), each with a
                linear layer, layer norm and a residual
     decoder    a linear layer from each band to ``bin_channels`` per bin, added to a linear map of the bin's own
@@ -33,16 +33,11 @@ Shapes: audio ``(..., channels, time)``; spectra ``(..., bins, frames)``.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
 
 import torch
 from torch import nn
 
-from neuraudio.enhancement.magphase import BETA, POWER, _flat, mmse_prior
-from neuraudio.enhancement.mmse import init_mmse_state
-from neuraudio.stream.chunked import ChunkedProcessor
-from neuraudio.stream.stft import STFT, istft, reanalyse, stft
-from neuraudio.stream.stft_processor import STFTProcessor
+from neuraudio.enhancement.magphase import BETA, POWER, CoreDenoiser, CoreDenoiserStream
 
 FEATURES = 6
 
@@ -56,7 +51,7 @@ class DualPathBlock(nn.Module):
         super().__init__()
         if channels % (2 * heads):
             raise ValueError(f"channels must be a multiple of {2 * heads} (twice the attention heads), got {channels}.")
-        self.causal, self.heads = causal, heads
+        self.heads = heads
         self.qkv = nn.Linear(channels, 3 * channels)
         self.intra_fc = nn.Linear(channels, channels)
         self.intra_norm = nn.LayerNorm(channels)
@@ -145,9 +140,9 @@ class DualPathCore(nn.Module):
             if not cache["started"]:
                 cache["previous"].copy_(phase[..., :1] - self.advance[:, None])
                 cache["started"] = True
-            previous, states = cache["previous"].clone(), cache["states"]
+            previous, states = cache["previous"], cache["states"]
         heads, states = self.network(self.features(magnitude, phase, gain, previous), states)
-        if cache is not None:
+        if cache is not None:  # the features are read: the cache moves on
             cache["previous"].copy_(phase[..., -1:])
             cache["states"] = states
         start = (gain.clamp_min(1e-4) ** POWER / BETA).clamp(1e-4, 1 - 1e-4)
@@ -156,12 +151,16 @@ class DualPathCore(nn.Module):
         enhanced = (mask * magnitude.clamp_min(1e-8) ** POWER) ** (1.0 / POWER)
         return torch.polar(enhanced, phase + rotation), mask
 
+    def step(self, spec: torch.Tensor, gain: torch.Tensor, cache: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """The frames of one block of a stream (:meth:`forward` with its cache)."""
+        return self(spec, gain, cache)
+
     def init_cache(self, batch: int, device=None, dtype=torch.float32) -> dict:
         return {"started": False, "previous": torch.zeros(batch, self.bins, 1, device=device, dtype=dtype),
                 "states": [None] * len(self.blocks)}
 
 
-class DualPathDenoiserStream(STFTProcessor):
+class DualPathDenoiserStream(CoreDenoiserStream):
     """Streaming denoiser with a per-bin dual-path network: causal frames, the log-MMSE prior and the time GRUs'
     states carried from block to block.
 
@@ -173,43 +172,14 @@ class DualPathDenoiserStream(STFTProcessor):
     Latency: ``n_fft - hop`` fed whole hops (160 samples = 10 ms at the defaults).
     """
 
-    task = "enhancement"
-
     def __init__(self, sample_rate: int = 16000, n_fft: int = 320, hop: int = 160, channels: int = 32,
                  band: int = 4, bin_channels: int = 16, blocks: int = 2, minimum_seconds: float = 1.5,
                  window: str = "sqrt-hann"):
-        super().__init__(sample_rate, n_fft, hop, window)
-        self.window_frames = max(2, round(minimum_seconds * sample_rate / hop / 2))
+        super().__init__(sample_rate, n_fft, hop, window, minimum_seconds)
         self.core = DualPathCore(n_fft // 2 + 1, hop / n_fft, channels, band, bin_channels, blocks, causal=True)
 
-    def init_frame_state(self, lead: tuple[int, ...], device) -> dict[str, Any]:
-        batch = math.prod(lead)
-        return {"mmse": init_mmse_state((batch,), self.n_fft // 2 + 1, device),
-                "net": self.core.init_cache(batch, device, self.window.dtype)}
 
-    def enhance_frames(self, spec: torch.Tensor, state: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        flat, lead = _flat(spec)
-        out, mask = self.core(flat, mmse_prior(flat, state["mmse"], self.window_frames), state["net"])
-        return out.reshape(*lead, *out.shape[-2:]), mask.reshape(*lead, *mask.shape[-2:])
-
-    def process_frames(self, spec: torch.Tensor, state: Any, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return self.enhance_frames(spec, state)[0]
-
-    def training_terms(self, noisy: torch.Tensor, clean: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Estimated and clean spectra, the mask, and both waveforms resynthesized from causal frames (aligned, both
-        delayed by ``n_fft - hop``)."""
-        spec = stft(noisy, self.n_fft, self.hop, self.window)
-        flat, lead = _flat(spec)
-        estimate, mask = self.core(flat, mmse_prior(flat, None, self.window_frames))
-        estimate, mask = estimate.reshape(*lead, *estimate.shape[-2:]), mask.reshape(*lead, *mask.shape[-2:])
-        target = stft(clean, self.n_fft, self.hop, self.window)
-        wave = istft(estimate, self.n_fft, self.hop, self.window)
-        return {"spectrum": estimate, "target": target, "mask": mask, "wave": wave,
-                "clean": istft(target, self.n_fft, self.hop, self.window),
-                "rebuilt": reanalyse(wave, self.n_fft, self.hop, self.window)}
-
-
-class DualPathDenoiser(ChunkedProcessor):
+class DualPathDenoiser(CoreDenoiser):
     """Offline denoiser with a per-bin dual-path network: centred frames, bidirectional time GRUs, the log-MMSE
     prior, run in chunks with context so a long file has bounded memory.
 
@@ -221,33 +191,8 @@ class DualPathDenoiser(ChunkedProcessor):
         minimum_seconds: the noise tracker's minimum-search span.
     """
 
-    task = "enhancement"
-
     def __init__(self, sample_rate: int = 16000, n_fft: int = 512, hop: int = 128, channels: int = 32,
                  band: int = 4, bin_channels: int = 16, blocks: int = 2, chunk_seconds: float = 8.0,
-                 context_seconds: float = 1.0,
-                 minimum_seconds: float = 1.5):
-        chunk = max(hop, round(chunk_seconds * sample_rate / hop) * hop)
-        context = round(context_seconds * sample_rate / hop) * hop
-        super().__init__(sample_rate, chunk, context)
-        self.n_fft, self.frame_hop = int(n_fft), int(hop)
-        self.transform = STFT(n_fft, hop, center=True)
-        self.window_frames = max(2, round(minimum_seconds * sample_rate / hop / 2))
+                 context_seconds: float = 1.0, minimum_seconds: float = 1.5):
+        super().__init__(sample_rate, n_fft, hop, chunk_seconds, context_seconds, minimum_seconds)
         self.core = DualPathCore(n_fft // 2 + 1, hop / n_fft, channels, band, bin_channels, blocks, causal=False)
-
-    def enhance_spectrum(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Noisy STFT ``(..., bins, frames)`` -> enhanced STFT and the mask."""
-        flat, lead = _flat(spec)
-        out, mask = self.core(flat, mmse_prior(flat, None, self.window_frames))
-        return out.reshape(*lead, *out.shape[-2:]), mask.reshape(*lead, *mask.shape[-2:])
-
-    def process_window(self, x: torch.Tensor, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return self.transform.inverse(self.enhance_spectrum(self.transform(x))[0], length=x.shape[-1])
-
-    def training_terms(self, noisy: torch.Tensor, clean: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Estimated and clean spectra, the mask, the estimate's waveform and the aligned clean waveform."""
-        spec = self.transform(noisy)
-        estimate, mask = self.enhance_spectrum(spec)
-        wave = self.transform.inverse(estimate, length=noisy.shape[-1])
-        return {"spectrum": estimate, "target": self.transform(clean), "mask": mask, "wave": wave, "clean": clean,
-                "rebuilt": self.transform(wave)}

@@ -174,40 +174,22 @@ def _flat(spec: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
     return spec.reshape(-1, *spec.shape[-2:]), tuple(spec.shape[:-2])
 
 
-class MagPhaseDenoiser(ChunkedProcessor):
-    """Offline magnitude + phase denoiser: centred STFT frames, a non-causal ConvNeXt, the log-MMSE prior.
-
-    Args:
-        sample_rate: Hz (16 kHz models).
-        n_fft, hop: the STFT (hann, centred frames).
-        dim, layers, kernel, embed_kernel: the backbone (see :class:`MagPhaseCore`).
-        phase_channels, phase_layers: the per-bin phase refiner (0 channels: none, the frame-level heads alone).
-        mask_channels: width of the per-bin mask refiner (0: none).
-        chunk_seconds, context_seconds: the chunked run (audio per window; context on each side, which also warms
-            the noise tracker up).
-        minimum_seconds: the noise tracker's minimum-search span.
-    """
+class CoreDenoiser(ChunkedProcessor):
+    """Offline denoiser shell around a ``core`` set by the subclass (``core(spec, gain)`` -> enhanced spectrum and
+    mask): centred STFT frames, the log-MMSE prior, a chunked run with context (so a long file has bounded memory),
+    and the terms the losses compare. ``chunk_seconds``, ``context_seconds``: audio per window and context on each
+    side (which also warms the noise tracker up); ``minimum_seconds``: the noise tracker's minimum-search span."""
 
     task = "enhancement"
 
-    def __init__(self, sample_rate: int = 16000, n_fft: int = 512, hop: int = 128, dim: int = 192, layers: int = 6,
-                 kernel: int = 7, embed_kernel: int = 1, chunk_seconds: float = 8.0, context_seconds: float = 1.0,
-                 minimum_seconds: float = 1.5, phase_channels: int = 0, phase_layers: int = 3,
-                 mask_channels: int = 0):
+    def __init__(self, sample_rate: int, n_fft: int, hop: int, chunk_seconds: float, context_seconds: float,
+                 minimum_seconds: float):
         chunk = max(hop, round(chunk_seconds * sample_rate / hop) * hop)
         context = round(context_seconds * sample_rate / hop) * hop
         super().__init__(sample_rate, chunk, context)
         self.n_fft, self.frame_hop = int(n_fft), int(hop)
         self.transform = STFT(n_fft, hop, center=True)
         self.window_frames = max(2, round(minimum_seconds * sample_rate / hop / 2))
-        self.core = MagPhaseCore(n_fft // 2 + 1, hop / n_fft, dim, layers, kernel, causal=False,
-                                 embed_kernel=embed_kernel, phase_channels=phase_channels, phase_layers=phase_layers,
-                                 mask_channels=mask_channels)
-
-    def load_narrower(self, state: Mapping[str, torch.Tensor]) -> None:
-        """Start from a model folder without the phase refiner or the mask refiner (each starts as no change: the
-        same function); every other weight must match."""
-        _load_without(self, state, "core.refiner.", "core.mask_refiner.")
 
     def enhance_spectrum(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Noisy STFT ``(..., bins, frames)`` -> enhanced STFT and the mask."""
@@ -227,7 +209,77 @@ class MagPhaseDenoiser(ChunkedProcessor):
                 "rebuilt": self.transform(wave)}
 
 
-class MagPhaseDenoiserStream(STFTProcessor):
+class CoreDenoiserStream(STFTProcessor):
+    """Streaming denoiser shell around a causal ``core`` set by the subclass (``core(spec, gain)`` over a whole crop,
+    ``core.step(spec, gain, cache)`` continuing a stream, ``core.init_cache(batch, device, dtype)``): causal frames,
+    the log-MMSE prior and the core's cache carried from block to block, and the terms the losses compare."""
+
+    task = "enhancement"
+
+    def __init__(self, sample_rate: int, n_fft: int, hop: int, window: str, minimum_seconds: float):
+        super().__init__(sample_rate, n_fft, hop, window)
+        self.window_frames = max(2, round(minimum_seconds * sample_rate / hop / 2))
+
+    def init_frame_state(self, lead: tuple[int, ...], device) -> dict[str, Any]:
+        batch = math.prod(lead)
+        return {"mmse": init_mmse_state((batch,), self.n_fft // 2 + 1, device),
+                "net": self.core.init_cache(batch, device, self.window.dtype)}
+
+    def enhance_frames(self, spec: torch.Tensor, state: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        flat, lead = _flat(spec)
+        out, mask = self.core.step(flat, mmse_prior(flat, state["mmse"], self.window_frames), state["net"])
+        return out.reshape(*lead, *out.shape[-2:]), mask.reshape(*lead, *mask.shape[-2:])
+
+    def process_frames(self, spec: torch.Tensor, state: Any, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return self.enhance_frames(spec, state)[0]
+
+    def training_terms(self, noisy: torch.Tensor, clean: torch.Tensor) -> dict[str, torch.Tensor]:
+        """As :meth:`CoreDenoiser.training_terms`, on causal frames; the waveforms are both resynthesized from
+        frames, so they are aligned (both delayed by ``n_fft - hop``)."""
+        spec = stft(noisy, self.n_fft, self.hop, self.window)
+        flat, lead = _flat(spec)
+        # the whole crop at once: what stepping frame by frame gives
+        estimate, mask = self.core(flat, mmse_prior(flat, None, self.window_frames))
+        estimate, mask = estimate.reshape(*lead, *estimate.shape[-2:]), mask.reshape(*lead, *mask.shape[-2:])
+        target = stft(clean, self.n_fft, self.hop, self.window)
+        wave = istft(estimate, self.n_fft, self.hop, self.window)
+        return {"spectrum": estimate, "target": target, "mask": mask, "wave": wave,
+                "clean": istft(target, self.n_fft, self.hop, self.window),
+                "rebuilt": reanalyse(wave, self.n_fft, self.hop, self.window)}
+
+
+class MagPhaseDenoiser(CoreDenoiser):
+    """Offline magnitude + phase denoiser: centred STFT frames, a non-causal ConvNeXt, the log-MMSE prior.
+
+    Args:
+        sample_rate: Hz (16 kHz models).
+        n_fft, hop: the STFT (hann, centred frames).
+        dim, layers, kernel, embed_kernel: the backbone (see :class:`MagPhaseCore`).
+        phase_channels, phase_layers: the per-bin phase refiner (0 channels: none, the frame-level heads alone).
+        mask_channels: width of the per-bin mask refiner (0: none).
+        chunk_seconds, context_seconds: the chunked run (audio per window; context on each side, which also warms
+            the noise tracker up).
+        minimum_seconds: the noise tracker's minimum-search span.
+    """
+
+    task = "enhancement"
+
+    def __init__(self, sample_rate: int = 16000, n_fft: int = 512, hop: int = 128, dim: int = 192, layers: int = 6,
+                 kernel: int = 7, embed_kernel: int = 1, chunk_seconds: float = 8.0, context_seconds: float = 1.0,
+                 minimum_seconds: float = 1.5, phase_channels: int = 0, phase_layers: int = 3,
+                 mask_channels: int = 0):
+        super().__init__(sample_rate, n_fft, hop, chunk_seconds, context_seconds, minimum_seconds)
+        self.core = MagPhaseCore(n_fft // 2 + 1, hop / n_fft, dim, layers, kernel, causal=False,
+                                 embed_kernel=embed_kernel, phase_channels=phase_channels, phase_layers=phase_layers,
+                                 mask_channels=mask_channels)
+
+    def load_narrower(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Start from a model folder without the phase refiner or the mask refiner (each starts as no change: the
+        same function); every other weight must match."""
+        _load_without(self, state, "core.refiner.", "core.mask_refiner.")
+
+
+class MagPhaseDenoiserStream(CoreDenoiserStream):
     """Streaming magnitude + phase denoiser: causal frames, a causal ConvNeXt stepped with caches, the log-MMSE prior
     carried from block to block.
 
@@ -246,8 +298,7 @@ class MagPhaseDenoiserStream(STFTProcessor):
     def __init__(self, sample_rate: int = 16000, n_fft: int = 320, hop: int = 160, dim: int = 192, layers: int = 6,
                  kernel: int = 7, embed_kernel: int = 1, minimum_seconds: float = 1.5, window: str = "sqrt-hann",
                  mask_channels: int = 0):
-        super().__init__(sample_rate, n_fft, hop, window)
-        self.window_frames = max(2, round(minimum_seconds * sample_rate / hop / 2))
+        super().__init__(sample_rate, n_fft, hop, window, minimum_seconds)
         self.core = MagPhaseCore(n_fft // 2 + 1, hop / n_fft, dim, layers, kernel, causal=True,
                                  embed_kernel=embed_kernel, mask_channels=mask_channels)
 
@@ -255,33 +306,6 @@ class MagPhaseDenoiserStream(STFTProcessor):
         """Start from a model folder without the mask refiner (it starts as no change: the same function); every
         other weight must match."""
         _load_without(self, state, "core.mask_refiner.")
-
-    def init_frame_state(self, lead: tuple[int, ...], device) -> dict[str, Any]:
-        batch = math.prod(lead)
-        return {"mmse": init_mmse_state((batch,), self.n_fft // 2 + 1, device),
-                "net": self.core.init_cache(batch, device, self.window.dtype)}
-
-    def enhance_frames(self, spec: torch.Tensor, state: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        flat, lead = _flat(spec)
-        out, mask = self.core.step(flat, mmse_prior(flat, state["mmse"], self.window_frames), state["net"])
-        return out.reshape(*lead, *out.shape[-2:]), mask.reshape(*lead, *mask.shape[-2:])
-
-    def process_frames(self, spec: torch.Tensor, state: Any, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return self.enhance_frames(spec, state)[0]
-
-    def training_terms(self, noisy: torch.Tensor, clean: torch.Tensor) -> dict[str, torch.Tensor]:
-        """As :meth:`MagPhaseDenoiser.training_terms`, on causal frames; the waveforms are both resynthesized from
-        frames, so they are aligned (both delayed by ``n_fft - hop``)."""
-        spec = stft(noisy, self.n_fft, self.hop, self.window)
-        flat, lead = _flat(spec)
-        # the whole crop at once: what stepping frame by frame gives
-        estimate, mask = self.core(flat, mmse_prior(flat, None, self.window_frames))
-        estimate, mask = estimate.reshape(*lead, *estimate.shape[-2:]), mask.reshape(*lead, *mask.shape[-2:])
-        target = stft(clean, self.n_fft, self.hop, self.window)
-        wave = istft(estimate, self.n_fft, self.hop, self.window)
-        return {"spectrum": estimate, "target": target, "mask": mask, "wave": wave,
-                "clean": istft(target, self.n_fft, self.hop, self.window),
-                "rebuilt": reanalyse(wave, self.n_fft, self.hop, self.window)}
 
 
 def _load_without(model: nn.Module, state: Mapping[str, torch.Tensor], *added: str) -> None:
