@@ -6,6 +6,7 @@ import torch
 
 from neuraudio.aec.neural import DualMaskAEC
 from neuraudio.nn.d3 import D3Block, MultiDilatedConv
+from neuraudio.runtime.engine import Engine
 from neuraudio.stream.stft import stft
 from neuraudio.stream.testing import assert_stream_matches_offline
 from tests.test_aec_linear import echo_path
@@ -46,6 +47,34 @@ def test_a_multi_dilated_layer_steps_by_one_convolution_over_bins_like_its_convo
     x.requires_grad_()
     layer.step(x).sum().backward()  # where gradients are wanted it is the convolutions
     assert x.grad is not None and layer.convs[0].weight.grad is not None
+
+
+def test_a_multi_dilated_layer_is_its_groups_convolutions_in_value_and_gradient_channels_last_too():
+    torch.manual_seed(0)
+    layer = MultiDilatedConv(10, 8, (1, 2, 4), time_dilation=2)
+    x = torch.randn(2, 10, 21, layer.reach + 7)
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        xm = x.contiguous(memory_format=memory_format)
+        layer.zero_grad()
+        torch.cat([conv(xm) for conv in layer.convs], dim=1).square().sum().backward()  # the definition
+        expected = [p.grad.clone() for p in layer.parameters()]
+        reference = torch.cat([conv(xm) for conv in layer.convs], dim=1).detach()
+        layer.zero_grad()
+        out = layer(xm)  # one convolution over the widest kernel
+        out.square().sum().backward()
+        assert (out - reference).abs().max() <= 1e-5
+        for got, want in zip((p.grad for p in layer.parameters()), expected):
+            assert (got - want).abs().max() <= 1e-4 * want.abs().max()
+
+
+def test_an_engine_made_inside_inference_mode_steps_a_dual_mask_aec():
+    ref, echo = echo_path(0.5, seed=4)
+    model = scrambled(complex_masks=True, fine_channels=4, blocks=2)
+    with torch.inference_mode():  # the engine's copy of the weights are inference tensors (no version counter)
+        make = lambda block_size, channels: Engine(model, 16000, 160, block_multiple=160).prepare()  # noqa: E731
+        errors = assert_stream_matches_offline(model, echo + 0.01 * torch.randn_like(echo), ref, patterns=["hop"],
+                                               block_size=160, block_multiple=160, make_runner=make)
+    assert max(errors.values()) <= 1e-4
 
 
 def test_dual_mask_aec_streams_like_offline_with_two_inputs():
@@ -167,7 +196,8 @@ def test_complex_masks_stream_like_offline_and_start_from_a_magnitude_folder(tmp
     widened = EnhancementModule(DualMaskAEC(stride=4, channels=8, growth=4, complex_masks=True),
                                 init_from=str(tmp_path / "plain")).model.eval()
     with torch.no_grad():
-        assert torch.equal(widened.process(echo + near, ref), plain.process(echo + near, ref))
+        # the same function, to rounding (heads of another width take another convolution kernel)
+        assert (widened.process(echo + near, ref) - plain.process(echo + near, ref)).abs().max() <= 1e-6
     with pytest.raises(ValueError, match="does not match"):
         DualMaskAEC(stride=2, channels=8, growth=4, complex_masks=True).load_narrower(plain.state_dict())
 
@@ -189,7 +219,7 @@ def test_a_fine_stage_and_more_blocks_stream_like_offline_and_grow_from_a_smalle
                               echo_weight=0.0, echo_complex_weight=1.0)
     assert sum(p.numel() for p in grown.model.parameters()) > sum(p.numel() for p in plain.parameters())
     with torch.no_grad():
-        assert torch.equal(grown.model.eval().process(echo + near, ref), plain.process(echo + near, ref))
+        assert (grown.model.eval().process(echo + near, ref) - plain.process(echo + near, ref)).abs().max() <= 1e-6
     with pytest.raises(ValueError, match="does not match"):  # narrower blocks are not a smaller model of this one
         DualMaskAEC(**small | {"growth": 6}, fine_channels=6).load_narrower(plain.state_dict())
 

@@ -103,15 +103,21 @@ class DualMaskNet(nn.Module):
     @staticmethod
     def bin_features(features: torch.Tensor) -> torch.Tensor:
         """``(batch, 6, bins, frames)`` pseudo-complex (e, y, mic) -> ``(batch, 5, bins, frames)``: the three
-        compressed magnitudes and ``E conj(Y) / (|E| |Y|)`` (real, imaginary): what one bin says about its echo."""
+        compressed magnitudes and ``E conj(Y) / (|E| |Y|)`` (real, imaginary): what one bin says about its echo.
+        Channels last in memory, as the whole-sequence path's other maps."""
         e, y, mic = (torch.complex(features[:, 2 * i], features[:, 2 * i + 1]) for i in range(3))
         cross = e * y.conj()
         cross = cross / (cross.abs() + 1e-4)
-        return torch.stack([e.abs(), y.abs(), mic.abs(), cross.real, cross.imag], dim=1)
+        return torch.stack([e.abs(), y.abs(), mic.abs(), cross.real, cross.imag], dim=-1).permute(0, 3, 1, 2)
 
     def to_bins(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, channels, coarse bins, frames)`` -> ``(batch, channels, bins, frames)`` by linear interpolation
-        along frequency (ends aligned): one matrix product, cheaper in a streaming step than ``interpolate``."""
+        along frequency (ends aligned): one matrix product, cheaper in a streaming step than ``interpolate``. A
+        channels-last map stays channels last (the product runs on its memory as it lies: no copy)."""
+        if _channels_last(x):
+            b, c, coarse, frames = x.shape
+            up = torch.matmul(self.upsample.T, x.permute(0, 2, 3, 1).reshape(b, coarse, frames * c))
+            return up.reshape(b, -1, frames, c).permute(0, 3, 1, 2)
         return torch.matmul(x.transpose(-1, -2), self.upsample).transpose(-1, -2)
 
     def _decode(self, h: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
@@ -125,6 +131,10 @@ class DualMaskNet(nn.Module):
         return torch.cat([torch.sigmoid(up[:, :2]), up[:, 2:]], dim=1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Whole sequences (training, offline). Every map is kept channels last in memory: oneDNN's convolutions
+        with this few channels run several times faster so, backward most of all (``benchmarks/train_step.py``
+        gives the training step's cost), and the same numbers to rounding."""
+        features = features.contiguous(memory_format=torch.channels_last)
         h = nn.functional.elu(self.encode(features))
         for block, transition in zip(self.blocks, self.transitions):
             h = h + nn.functional.elu(transition(block(h)))
@@ -140,6 +150,11 @@ class DualMaskNet(nn.Module):
         for block, transition, c in zip(self.blocks, self.transitions, cache):
             h = h + nn.functional.elu(transition(block.step(h, c)))
         return self._decode(h, features)
+
+
+def _channels_last(x: torch.Tensor) -> bool:
+    """A 4-d map whose channels lie next to each other in memory (and more than one of them)."""
+    return x.dim() == 4 and x.shape[1] > 1 and x.stride(1) == 1 and x.is_contiguous(memory_format=torch.channels_last)
 
 
 def linear_upsampling(coarse: int, bins: int) -> torch.Tensor:

@@ -35,8 +35,28 @@ class MultiDilatedConv(nn.Module):
         self.reach = (time_kernel - 1) * time_dilation  # past frames one output frame needs
 
     def forward(self, padded: torch.Tensor) -> torch.Tensor:
-        """``padded``: the input with ``reach`` frames of past before the frames to compute."""
-        return torch.cat([conv(padded) for conv in self.convs], dim=1)
+        """``padded``: the input with ``reach`` frames of past before the frames to compute. One convolution whose
+        frequency kernel spans the widest dilation (each group's taps in place, zeros between), so no
+        concatenation of the groups: on channels-last maps (what :class:`neuraudio.aec.neural.DualMaskNet` runs on)
+        a concatenation along channels copies a few values per pixel, slower than the wider kernel's extra
+        multiplications (the training step's cost: ``benchmarks/train_step.py``). Differentiable in the
+        parameters; the same numbers as the groups' own convolutions to rounding."""
+        if len(self.convs) == 1:
+            return self.convs[0](padded)
+        pad = max(conv.dilation[0] * (conv.kernel_size[0] // 2) for conv in self.convs)
+        weight = torch.cat([torch.einsum("oimt,mk->oikt", conv.weight, self._placement(conv, pad))
+                            for conv in self.convs])
+        bias = torch.cat([conv.bias for conv in self.convs])
+        first = self.convs[0]
+        return nn.functional.conv2d(padded, weight, bias, padding=(pad, 0), dilation=(1, first.dilation[1]))
+
+    @staticmethod
+    def _placement(conv: nn.Conv2d, pad: int) -> torch.Tensor:
+        """``(kernel, 2 pad + 1)``: where each frequency tap of ``conv`` sits in the widest kernel (one-hot rows)."""
+        kf, d = conv.kernel_size[0], conv.dilation[0]
+        rows = torch.zeros(kf, 2 * pad + 1, dtype=conv.weight.dtype, device=conv.weight.device)
+        rows[torch.arange(kf), pad + (torch.arange(kf) - kf // 2) * d] = 1
+        return rows
 
     def step(self, padded: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` for the few frames of a streaming step, as one 1-D convolution over bins: the time taps
@@ -70,8 +90,11 @@ class MultiDilatedConv(nn.Module):
         parameter, the device or the dtype change."""
         # the parameters read directly, not through ``parameters()``, whose generator machinery showed up in
         # profiles of aec-16k's streaming step (this key is checked on every step)
+        # (an inference tensor, as parameters copied inside torch.inference_mode are, keeps no version counter:
+        # its address stands alone, and such a tensor can only change in place inside inference mode)
         key = (device, dtype,
-               tuple((t._version, t.data_ptr()) for conv in self.convs for t in (conv.weight, conv.bias)))
+               tuple((-1 if t.is_inference() else t._version, t.data_ptr())
+                     for conv in self.convs for t in (conv.weight, conv.bias)))
         cached = getattr(self, "_step_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
