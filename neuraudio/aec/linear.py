@@ -151,8 +151,9 @@ class LinearAEC(Processor):
         (``None``: a fresh one) carries on between calls."""
         state = self.init_state(1, mic.shape[-1], mic.device) if state is None else state
         n = self.hop
-        pairs = [self.linear_block(mic[s : s + n].float(), ref[s : s + n].float(), state)
-                 for s in range(0, mic.shape[-1], n)]
+        with torch.inference_mode():  # see _run
+            pairs = [self.linear_block(mic[s : s + n].float(), ref[s : s + n].float(), state)
+                     for s in range(0, mic.shape[-1], n)]
         if not pairs:
             return mic.new_zeros(0), mic.new_zeros(0)
         return torch.cat([e for e, _ in pairs]), torch.cat([y for _, y in pairs])
@@ -189,12 +190,17 @@ class LinearAEC(Processor):
         suppression, floor_db = knobs["suppression"].reshape(-1), knobs["floor_db"].reshape(-1)
         reduction = knobs["noise_reduction_db"].reshape(-1)
         out = []
-        for start in range(0, mic32.numel(), n):
-            k = start + n - 1  # the knobs' values at the block's last sample
-            floor = 10 ** (float(floor_db[k]) / 20)
-            noise_floor = 10 ** (-float(reduction[k]) / 20)
-            out.append(self._block(mic32[start : start + n], ref32[start : start + n], state, float(suppression[k]),
-                                   floor, noise_floor))
+        # Inference mode: a block is some forty small tensor operations, where PyTorch's per-call bookkeeping, not
+        # the arithmetic, is most of the time, and inference mode skips the most of it (the same numbers). The state
+        # holds inference tensors from then on, only ever touched in here; what is returned is concatenated outside,
+        # so the caller gets ordinary tensors.
+        with torch.inference_mode():
+            for start in range(0, mic32.numel(), n):
+                k = start + n - 1  # the knobs' values at the block's last sample
+                floor = 10 ** (float(floor_db[k]) / 20)
+                noise_floor = 10 ** (-float(reduction[k]) / 20)
+                out.append(self._block(mic32[start : start + n], ref32[start : start + n], state,
+                                       float(suppression[k]), floor, noise_floor))
         return torch.cat(out).to(mic.dtype).reshape(mic.shape)
 
     def forward(self, x, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
