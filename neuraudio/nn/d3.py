@@ -88,13 +88,13 @@ class MultiDilatedConv(nn.Module):
     def _dense_kernel(self, device, dtype):
         """The kernel ``(out, in x time taps, 2 pad + 1)``, bias and padding of :meth:`step`, rebuilt when a
         parameter, the device or the dtype change."""
-        # the parameters read directly, not through ``parameters()``, whose generator machinery showed up in
-        # profiles of aec-16k's streaming step (this key is checked on every step)
-        # (an inference tensor, as parameters copied inside torch.inference_mode are, keeps no version counter:
-        # its address stands alone, and such a tensor can only change in place inside inference mode)
+        # This key is checked on every step of every layer, so the modules' and parameters' dictionaries are read
+        # directly: ``parameters()``'s generators and then ``nn.Module.__getattr__`` each showed up in profiles of
+        # aec-16k's streaming step. An inference tensor (parameters copied inside torch.inference_mode) keeps no
+        # version counter: its address stands alone, and it can only change in place inside inference mode.
         key = (device, dtype,
                tuple((-1 if t.is_inference() else t._version, t.data_ptr())
-                     for conv in self.convs for t in (conv.weight, conv.bias)))
+                     for conv in self.convs._modules.values() for t in conv._parameters.values() if t is not None))
         cached = getattr(self, "_step_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
