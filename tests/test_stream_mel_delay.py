@@ -73,12 +73,16 @@ def test_gcc_phat_finds_a_delay_in_coloured_noise_and_the_tracker_follows_drift(
     slow = torch.from_numpy(soxr.resample(x.numpy(), 16000, 16000 * (1 + 1e-4))).float()
     y = torch.cat([torch.zeros(800), slow])[:n]
     tracker, at_once = DelayTracker(3200), DelayTracker(3200, spread=False)
-    spread_delays, delays = [], []
+    halved = DelayTracker(3200, decimation=2)  # pairs of samples averaged: half-length FFTs, 2-sample resolution
+    spread_delays, delays, halved_delays = [], [], []
     for i in range(0, n, 160):
         spread_delays.append(tracker.update(x[i : i + 160], y[i : i + 160]))
         delays.append(at_once.update(x[i : i + 160], y[i : i + 160]))
+        halved_delays.append(halved.update(x[i : i + 160], y[i : i + 160]))
     assert abs(tracker.delay - (800 + 1e-4 * n)) <= 3
     assert spread_delays[2:] == delays[:-2]  # the same estimates, each two calls later
+    assert abs(halved.delay - (800 + 1e-4 * n)) <= 4 and halved.delay % 2 == 0
+    assert abs(halved_delays[1000] - (800 + 1e-4 * 160000)) <= 4  # 10 s in, the same at the coarser resolution
 
 
 def test_a_spread_tracker_runs_one_fft_per_call_unless_it_falls_behind(monkeypatch):
@@ -101,14 +105,18 @@ def test_a_spread_tracker_runs_one_fft_per_call_unless_it_falls_behind(monkeypat
 
 def test_the_tracker_holds_the_last_window_in_order_whatever_the_block_sizes():
     """The tracker's signals are the last ``window`` samples, for blocks shorter, longer and equal to the window,
-    in float32 whatever came in. (Rings written in place were tried instead of concatenating and were slower per
-    160-sample call in an ad hoc timing, so the concatenation stays.)"""
+    in float32 whatever came in, and the blocks it was given may be reused by the caller at once (an engine's
+    buffers). (Rings written in place were tried instead of concatenating and were slower per 160-sample call in
+    an ad hoc timing; the blocks are now concatenated once per update.)"""
     tracker = DelayTracker(100, window=256, hop=64)
     gen = torch.Generator().manual_seed(3)
     fed_ref, fed_mic = torch.zeros(256, dtype=torch.float64), torch.zeros(256, dtype=torch.float64)
+    reused = torch.zeros(600)  # the caller's buffer, overwritten after each call
     for size in (1, 7, 100, 255, 256, 300, 3, 600, 64, 64):
         ref, mic = torch.randn(size, generator=gen, dtype=torch.float64), torch.randn(size, generator=gen)
-        tracker.update(ref, mic)
+        reused[:size] = mic
+        tracker.update(ref, reused[:size])
+        reused.fill_(7.0)
         fed_ref, fed_mic = torch.cat([fed_ref, ref])[-256:], torch.cat([fed_mic, mic.double()])[-256:]
         assert tracker.ref.dtype == torch.float32 and torch.equal(tracker.ref, fed_ref.float())
         assert torch.equal(tracker.mic, fed_mic.float())
