@@ -64,6 +64,10 @@ class _FrequencyConv(nn.Conv2d):
         if x.shape[-1] > 4:
             return super().forward(x)
         b, c, bins, frames = x.shape
+        if frames == 1:  # a streaming step's one frame: no folding to do
+            y = nn.functional.conv1d(x[..., 0], self.weight[..., 0], self.bias, self.stride[0], self.padding[0],
+                                     self.dilation[0])
+            return y[..., None]
         y = nn.functional.conv1d(x.permute(0, 3, 1, 2).reshape(b * frames, c, bins), self.weight[..., 0], self.bias,
                                  self.stride[0], self.padding[0], self.dilation[0])
         return y.reshape(b, frames, -1, y.shape[-1]).permute(0, 2, 3, 1)
