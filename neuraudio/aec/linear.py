@@ -95,6 +95,8 @@ class LinearAEC(Processor):
         delayed reference, newest first."""
         n, count = self.hop, self.partitions if count is None else count
         end = ref.numel() - offset
+        if count == 1:  # a block's usual case: the newest frame alone
+            return torch.fft.rfft(ref[end - 2 * n : end])[None]
         frames = ref[end - (count + 1) * n : end].unfold(0, 2 * n, n).flip(0)  # newest first
         return torch.fft.rfft(frames, dim=-1)
 
@@ -136,7 +138,8 @@ class LinearAEC(Processor):
         error_spec = torch.fft.rfft(torch.nn.functional.pad(e_bg, (n, 0)))  # overlap-save: zeros, then the error
         gradient = torch.fft.irfft(x.conj() * (error_spec / (s["power"] + regular)), 2 * n)
         # the constraint: keep the first N taps of each partition (rfft zero-pads them back to 2N)
-        s["background"] = s["background"] + self.step_size * torch.fft.rfft(gradient[:, :n], 2 * n, dim=-1)
+        update = torch.fft.rfft(gradient[:, :n], 2 * n, dim=-1)
+        s["background"] = s["background"] + (update if self.step_size == 1.0 else self.step_size * update)
         # two-path: the foreground takes the background when it is clearly better; the background falls back
         s["e_bg"] = 0.7 * s["e_bg"] + 0.3 * float(torch.dot(e_bg, e_bg))
         s["e_fg"] = 0.7 * s["e_fg"] + 0.3 * float(torch.dot(e_fg, e_fg))
