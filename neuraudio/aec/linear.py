@@ -5,9 +5,8 @@ filter, and a residual echo suppressor. Inputs ``mic`` and ``ref`` (what the lou
 Per block of ``N = hop`` samples:
 
 1. **Bulk delay.** GCC-PHAT (:class:`neuraudio.stream.delay.DelayTracker`) follows the delay of the echo behind
-   ``ref`` (0-``max_delay_ms``, drifting clocks included; on averages of sample pairs, so to 2 samples, which the
-   filter's placement in whole partitions does not need finer); the filter's window starts ``margin`` partitions
-   before it, in whole partitions, and its taps shift with it when the estimate moves.
+   ``ref`` (0-``max_delay_ms``, drifting clocks included); the filter's window starts ``margin`` partitions before
+   it, in whole partitions, and its taps shift with it when the estimate moves.
 2. **Adaptive filter** (overlap-save PBFDAF, FFT size ``2N``, ``partitions`` x ``N`` taps, NLMS normalised per bin,
    gradient constrained): a *background* filter adapts on every block; the *foreground* filter, which makes the
    output, copies it when its error is clearly lower, and the background falls back to the foreground when it
@@ -81,7 +80,7 @@ class LinearAEC(Processor):
         zeros = lambda *shape, dtype=torch.float32: torch.zeros(*shape, dtype=dtype, device=device)  # noqa: E731
         return {
             "ref": zeros(history), "offset": 0,
-            "tracker": DelayTracker(self.max_delay, hop=10 * n, smoothing=0.8, decimation=2),
+            "tracker": DelayTracker(self.max_delay, hop=10 * n, smoothing=0.8),
             "background": zeros(p, bins, dtype=torch.complex64), "foreground": zeros(p, bins, dtype=torch.complex64),
             "power": zeros(bins) + 1e-6, "e_bg": 1e-9, "e_fg": 1e-9,
             "e_prev": zeros(n), "y_prev": zeros(n), "res_tail": zeros(n),

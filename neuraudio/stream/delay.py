@@ -51,27 +51,22 @@ class DelayTracker:
         smoothing: weight of the past cross-spectrum at each update (0..1).
         min_peak: a PHAT peak below this (unrelated or silent signals) leaves the estimate as it was.
         spread: one FFT per call (above).
-        decimation: correlate the window's averages of this many samples (FFTs this many times shorter; the
-            delay's resolution this many samples, the band correlated up to the rate over ``2 decimation``). An
-            echo canceller places its filter in whole blocks, so ``aec-linear`` takes 2: its speech echoes' energy
-            lies below 4 kHz, and the tracker's FFTs were a third of its step.
     """
 
     def __init__(self, max_delay: int, window: int | None = None, hop: int = 1024, smoothing: float = 0.9,
-                 min_peak: float = 0.05, spread: bool = True, decimation: int = 1):
+                 min_peak: float = 0.05, spread: bool = True):
         window = window or 1 << (2 * max_delay + hop - 1).bit_length()
-        if window < 2 * max_delay or hop < 1 or not 0 <= smoothing < 1 or decimation < 1 or window % decimation:
-            raise ValueError("need window >= 2 * max_delay, hop >= 1, 0 <= smoothing < 1 and a decimation >= 1 "
-                             "that divides the window.")
+        if window < 2 * max_delay or hop < 1 or not 0 <= smoothing < 1:
+            raise ValueError("need window >= 2 * max_delay, hop >= 1 and 0 <= smoothing < 1.")
         self.max_delay, self.window, self.hop, self.smoothing, self.min_peak = max_delay, window, hop, smoothing, min_peak
-        self.spread, self.decimation = bool(spread), int(decimation)
-        self.taper = torch.hann_window(window // self.decimation, dtype=torch.float32)
+        self.spread = bool(spread)
+        self.taper = torch.hann_window(window, dtype=torch.float32)
         self.reset()
 
     def reset(self) -> None:
         self._ref, self._mic = torch.zeros(self.window), torch.zeros(self.window)
         self._new_ref, self._new_mic = [], []  # blocks fed since the windows were last brought up to date
-        self.cross = torch.zeros(self.window // self.decimation // 2 + 1, dtype=torch.complex64)
+        self.cross = torch.zeros(self.window // 2 + 1, dtype=torch.complex64)
         self.pending = 0
         self.stage, self.snapshot, self.spectrum = 0, None, None  # an update in progress (``spread``)
         self.delay: int | None = None
@@ -101,23 +96,21 @@ class DelayTracker:
     def _advance(self) -> None:
         """One stage of an update: the microphone's spectrum (taking both signals' copies), the reference's, then
         the smoothed cross-spectrum's correlation and its peak."""
-        d = self.decimation
         if self.stage == 0:
             self.pending -= self.hop
             self._flush()
-            ref, mic = (self._ref, self._mic) if d == 1 else (self._ref.view(-1, d).mean(1), self._mic.view(-1, d).mean(1))
-            self.snapshot = ref * self.taper
-            self.spectrum = torch.fft.rfft(mic * self.taper)
+            self.snapshot = self._ref * self.taper
+            self.spectrum = torch.fft.rfft(self._mic * self.taper)
         elif self.stage == 1:
             self.spectrum = self.spectrum * torch.conj(torch.fft.rfft(self.snapshot))
         else:
             self.cross = self.smoothing * self.cross + (1 - self.smoothing) * self.spectrum
             phat = torch.sgn(self.cross)  # X / |X| (0 where X is 0)
-            corr = torch.fft.irfft(phat, self.window // d)[: self.max_delay // d + 1]
+            corr = torch.fft.irfft(phat, self.window)[: self.max_delay + 1]
             lag = int(corr.argmax())
             peak = float(corr[lag])
             if peak >= self.min_peak:
-                self.delay, self.peak = lag * d, peak
+                self.delay, self.peak = lag, peak
             self.snapshot = self.spectrum = None
         self.stage = (self.stage + 1) % 3
 
