@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -38,7 +39,9 @@ class DelayTracker:
     smoothed cross-spectrum of the last ``window`` samples (so a slowly drifting delay, e.g. two clocks 100 ppm
     apart, is followed).
 
-    An update is three FFTs of ``window`` samples (the microphone's, the reference's, the correlation's). With
+    An update is three FFTs of ``window`` samples (the microphone's, the reference's, the correlation's), taken with
+    NumPy: at 16384 points PyTorch's CPU FFT took 2.2-2.8 times NumPy's in single calls on one thread (its real
+    transforms at every size tried, its complex ones at powers of two; ``benchmarks/fft_backends.py``). With
     ``spread`` (default) they run on three successive calls, one each, on copies of both signals taken at the update
     time: a real-time caller's worst block then carries one FFT instead of three (``aec-linear``'s 10 ms blocks with
     a 16384-sample window: the update blocks were its 99th-percentile step time). The estimate an update gives is
@@ -60,13 +63,13 @@ class DelayTracker:
             raise ValueError("need window >= 2 * max_delay, hop >= 1 and 0 <= smoothing < 1.")
         self.max_delay, self.window, self.hop, self.smoothing, self.min_peak = max_delay, window, hop, smoothing, min_peak
         self.spread = bool(spread)
-        self.taper = torch.hann_window(window, dtype=torch.float32)
+        self.taper = torch.hann_window(window, dtype=torch.float32).numpy()
         self.reset()
 
     def reset(self) -> None:
         self._ref, self._mic = torch.zeros(self.window), torch.zeros(self.window)
         self._new_ref, self._new_mic = [], []  # blocks fed since the windows were last brought up to date
-        self.cross = torch.zeros(self.window // 2 + 1, dtype=torch.complex64)
+        self.cross = np.zeros(self.window // 2 + 1, dtype=np.complex64)  # the smoothed cross-spectrum
         self.pending = 0
         self.stage, self.snapshot, self.spectrum = 0, None, None  # an update in progress (``spread``)
         self.delay: int | None = None
@@ -99,15 +102,15 @@ class DelayTracker:
         if self.stage == 0:
             self.pending -= self.hop
             self._flush()
-            self.snapshot = self._ref * self.taper
-            self.spectrum = torch.fft.rfft(self._mic * self.taper)
+            self.snapshot = self._ref.numpy() * self.taper
+            self.spectrum = np.fft.rfft(self._mic.numpy() * self.taper).astype(np.complex64, copy=False)
         elif self.stage == 1:
-            self.spectrum = self.spectrum * torch.conj(torch.fft.rfft(self.snapshot))
+            self.spectrum = self.spectrum * np.conj(np.fft.rfft(self.snapshot)).astype(np.complex64, copy=False)
         else:
             self.cross = self.smoothing * self.cross + (1 - self.smoothing) * self.spectrum
-            phat = torch.sgn(self.cross)  # X / |X| (0 where X is 0)
-            corr = torch.fft.irfft(phat, self.window)[: self.max_delay + 1]
-            lag = int(corr.argmax())
+            phat = self.cross / np.maximum(np.abs(self.cross), 1e-20)
+            corr = np.fft.irfft(phat, self.window)[: self.max_delay + 1]
+            lag = int(np.argmax(corr))
             peak = float(corr[lag])
             if peak >= self.min_peak:
                 self.delay, self.peak = lag, peak
