@@ -10,7 +10,8 @@ Figures per model, all on one CPU thread:
   near end + noise, and SI-SDR against the near end;
 * **near-end single talk** (scenario near_end_only): WB-PESQ of the output against the microphone (the issue's
   figure: the canceller should pass the talker untouched) and against the clean near end;
-* the bulk-delay tracker's last estimate against ``meta.json``'s echo delay moved by the clip's clock drift;
+* the bulk-delay tracker's last estimate against ``meta.json``'s echo delay moved by the clip's clock drift, and
+  (in the header) the echo the adaptive filter removes by itself: its error less the noise against the echo;
 * the real-time factor of the whole run.
 
     python benchmarks/aec.py --data data/echo_test aec-linear aec-16k [--knob suppression=1.0]
@@ -125,7 +126,7 @@ def evaluate(name: str, data: Path, knobs: dict) -> dict:
     model = load(name)
     rate = model.sample_rate
     r = {"erle": [], "limit": [], "gain": [], "level": [], "si_sdr": [], "pesq_mic": [], "pesq_clean": [],
-         "pesq_in": [], "delay_error": [], "clips": []}
+         "pesq_in": [], "delay_error": [], "clips": [], "filter_erle": []}
     compute = seconds = 0.0
 
     def run(mic, ref):
@@ -154,7 +155,9 @@ def evaluate(name: str, data: Path, knobs: dict) -> dict:
         r["clips"].append((r["erle"][-1], r["limit"][-1], folder.name, meta))
         linear = _linear_stage(model)
         state = linear.init_state(1, far_only.shape[-1], "cpu")
-        linear.linear_signals(far_only[0], read["ref"][0], state)
+        e, _ = linear.linear_signals(far_only[0], read["ref"][0], state)
+        # the adaptive filter's own echo removal: its error less the noise, against the echo (from 2 s on)
+        r["filter_erle"].append(float(metrics.erle(read["echo"][:, skip:], (e[None] - read["noise"])[:, skip:])))
         true_delay = meta["echo_delay_samples"] * (1 + meta["drift_ppm"] * 1e-6) \
             + meta["drift_ppm"] * 1e-6 * far_only.shape[-1]
         if state["tracker"].delay is not None:
@@ -318,6 +321,8 @@ def main() -> None:
               f"{len(first['pesq_mic'])} near-end only; knobs {knobs or 'default'}; one CPU thread")
         print(f"  all echo and no noise removed would give ERLE {mean(first['limit']):.1f} dB; "
               f"microphone against clean near end, near-end only: WB-PESQ {mean(first['pesq_in']):.3f}")
+        print(f"  the linear stage's adaptive filter by itself removes {mean(first['filter_erle']):.1f} dB of the echo "
+              f"(echo only, from 2 s on; min {min(first['filter_erle']):.1f})")
     print(f"{'model':<22}{'ERLE dB':>9}{'min':>7}{'DT gain':>9}{'DT level':>10}{'DT SI-SDR':>11}"
           f"{'NE PESQ/mic':>13}{'NE PESQ/clean':>15}{'delay err':>11}{'RTF':>8}")
     for name, r in results.items():

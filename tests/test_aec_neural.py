@@ -85,6 +85,25 @@ def test_dual_mask_aec_streams_like_offline_with_two_inputs():
     assert_stream_matches_offline(model, echo + near, ref)
 
 
+def test_residual_subtraction_in_front_of_the_network_streams_like_offline_and_is_saved(tmp_path):
+    import neuraudio
+    from neuraudio.hub import save_folder
+
+    ref, echo = echo_path(1.0, seed=2)
+    near = 0.05 * torch.sin(2 * torch.pi * 300 * torch.arange(16000) / 16000)[None]
+    model = scrambled(residual_subtraction=1.0, complex_masks=True, fine_channels=4)
+    errors = assert_stream_matches_offline(model, echo + near, ref)
+    assert max(errors.values()) <= 1e-5
+    plain = scrambled(complex_masks=True, fine_channels=4)  # the same weights, E unchanged
+    assert (model.process(echo + near, ref) - plain.process(echo + near, ref)).abs().max() > 1e-3
+    save_folder(model, tmp_path / "m", name="m", task="echo")
+    loaded = neuraudio.load(tmp_path / "m")
+    assert loaded.residual_subtraction == 1.0
+    assert torch.equal(loaded.process(echo + near, ref), model.process(echo + near, ref))
+    with pytest.raises(ValueError, match="residual_subtraction"):
+        DualMaskAEC(residual_subtraction=1.5)
+
+
 def test_dual_mask_aec_fits_the_parameter_budget_and_trains_from_precomputed_linear_signals():
     model = scrambled()
     assert sum(p.numel() for p in model.parameters()) <= 354_000

@@ -1,5 +1,5 @@
 """Linear acoustic echo canceller: bulk-delay tracking, a two-path partitioned-block frequency-domain adaptive
-filter, and a residual echo suppressor. Inputs ``mic`` and ``ref`` (what the loudspeaker was sent), 16 kHz,
+filter, a per-bin residual echo subtraction and a residual echo suppressor. Inputs ``mic`` and ``ref`` (what the loudspeaker was sent), 16 kHz,
 10 ms blocks.
 
 Per block of ``N = hop`` samples:
@@ -11,12 +11,18 @@ Per block of ``N = hop`` samples:
    gradient constrained): a *background* filter adapts on every block; the *foreground* filter, which makes the
    output, copies it when its error is clearly lower, and the background falls back to the foreground when it
    diverges (double talk). The error ``e = mic - foreground echo estimate`` is the linear stage's output.
-3. **Residual echo suppressor** on a sqrt-hann STFT of ``e`` (frame ``2N``, hop ``N``): per bin,
+3. **Residual echo subtraction** (knob ``residual_subtraction``, 0..1, default 1) on a sqrt-hann STFT of ``e``
+   and ``y`` (frame ``2N``, hop ``N``): per bin ``E - w Y`` with ``w = <E conj(Y)> / <|Y|^2>`` over the past 0.2 s
+   (:func:`subtract_residual`): what is left of the echo that is still a multiple of the estimate in its bin (a
+   filter lagging a drifting clock or a changed path, or mis-adapted in noise) goes; the near end, uncorrelated
+   with ``Y``, averages out of ``w``. The synthetic clips' drift and noise are much of what the filter cannot
+   follow (``benchmarks/aec.py``'s "filter ERLE": the echo it removes by itself).
+4. **Residual echo suppressor** on the same frames of step 3's ``E``: per bin,
    ``G = max(floor, 1 - over * R / |E|^2)`` with the residual echo ``R = leak * |Y|^2`` (``Y`` the echo estimate in
    the same frame, ``leak`` tracked from the correlation of ``|E|^2`` and ``|Y|^2`` where the far end is active),
    powers smoothed over frames. It removes what the linear filter cannot (tails, loudspeaker nonlinearity) and
    leaves bins where the near end dominates.
-4. **Noise postfilter** (knob ``noise_reduction_db``, 0 = off): the log-MMSE gain and MCRA noise tracker of
+5. **Noise postfilter** (knob ``noise_reduction_db``, 0 = off): the log-MMSE gain and MCRA noise tracker of
    ``denoise-mmse`` on the same frames of ``e``; each bin takes the lower of the two gains.
 
 Latency: ``N`` samples (10 ms), from the suppressor's overlap-add; a stream of any block size adds ``N - 1``.
@@ -38,6 +44,23 @@ from neuraudio.stream.knobs import Knob
 from neuraudio.stream.processor import Processor
 
 
+RESIDUAL_SMOOTHING = 0.95  # step 3: weight of the past frames in E conj(Y) and |Y|^2 (about 20 frames, 0.2 s)
+
+
+def subtract_residual(e_spec: torch.Tensor, y_spec: torch.Tensor, y_power: torch.Tensor, stats: dict,
+                      amount: float = 1.0) -> torch.Tensor:
+    """Step 3 (module docstring) for one frame: ``E - amount w Y`` per bin, ``w = <E conj(Y)> / <|Y|^2>`` averaged over the past
+    frames (exponentially, :data:`RESIDUAL_SMOOTHING`; causal: this frame updates ``stats`` after its own ``w``).
+    The residual echo that is still a multiple of the echo estimate in a bin (a filter that lags a drifting clock or
+    a moving path, or mis-adapted in noise) goes; the near end, uncorrelated with ``Y``, averages out of ``w``.
+    ``stats``: ``"cross"`` (complex) and ``"y_power"`` shaped as a frame's bins, zeros at first, updated in place
+    of the dict's entries. Any leading shape (channels, batch)."""
+    w = stats["cross"] / (stats["y_power"] + 1e-12)
+    stats["cross"] = RESIDUAL_SMOOTHING * stats["cross"] + (1 - RESIDUAL_SMOOTHING) * e_spec * y_spec.conj()
+    stats["y_power"] = RESIDUAL_SMOOTHING * stats["y_power"] + (1 - RESIDUAL_SMOOTHING) * y_power
+    return e_spec - (w * y_spec if amount == 1.0 else amount * w * y_spec)
+
+
 class LinearAEC(Processor):
     """Classical linear echo canceller with residual echo suppression (see the module docstring).
 
@@ -55,6 +78,8 @@ class LinearAEC(Processor):
     out_channels = 1
     knobs = {"suppression": Knob(2.0, 0.0, 8.0, "x", "over-subtraction of the residual echo (0: linear filter only)"),
              "floor_db": Knob(-30.0, -60.0, 0.0, "dB", "the most the suppressor attenuates a bin"),
+             "residual_subtraction": Knob(1.0, 0.0, 1.0, "x", "how much of the per-bin residual echo estimate "
+                                          "w Y is subtracted before the suppressor (0: none)"),
              "noise_reduction_db": Knob(0.0, 0.0, 40.0, "dB",
                                         "the most the noise postfilter attenuates a bin (0: no noise suppression)")}
 
@@ -85,6 +110,7 @@ class LinearAEC(Processor):
             "power": zeros(bins) + 1e-6, "e_bg": 1e-9, "e_fg": 1e-9,
             "e_prev": zeros(n), "y_prev": zeros(n), "res_tail": zeros(n),
             "see": zeros(bins), "syy": zeros(bins), "sey": zeros(bins), "leak": 0.5,
+            "cross": zeros(bins, dtype=torch.complex64), "y_power": zeros(bins),  # step 3's statistics
             "noise": init_mmse_state((), bins, device),
             "x": None, "x_offset": None,  # the reference's partition spectra and the offset they were taken at
         }
@@ -100,9 +126,9 @@ class LinearAEC(Processor):
         return torch.fft.rfft(frames, dim=-1)
 
     def _block(self, mic: torch.Tensor, ref: torch.Tensor, s: dict, suppression: float, floor: float,
-               noise_floor: float = 1.0) -> torch.Tensor:
+               noise_floor: float = 1.0, subtraction: float = 0.0) -> torch.Tensor:
         e_fg, y_fg = self.linear_block(mic, ref, s)
-        return self._suppress(e_fg, y_fg, s, suppression, floor, noise_floor)
+        return self._suppress(e_fg, y_fg, s, suppression, floor, noise_floor, subtraction)
 
     def linear_block(self, mic: torch.Tensor, ref: torch.Tensor, s: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """Steps 1 and 2 for one block of ``hop`` samples: the error ``e = mic - y`` and the foreground echo
@@ -163,14 +189,17 @@ class LinearAEC(Processor):
         return torch.cat([e for e, _ in pairs]), torch.cat([y for _, y in pairs])
 
     def _suppress(self, e_fg: torch.Tensor, y_fg: torch.Tensor, s: dict, suppression: float, floor: float,
-                  noise_floor: float) -> torch.Tensor:
-        """Steps 3 and 4: the output block (delayed by ``hop`` by the overlap-add)."""
+                  noise_floor: float, subtraction: float = 0.0) -> torch.Tensor:
+        """Steps 3 to 5: the output block (delayed by ``hop`` by the overlap-add)."""
         n = self.hop
         # residual echo suppression on a sqrt-hann STFT of e (frame 2N, hop N)
         frames = torch.stack([torch.cat([s["e_prev"], e_fg]), torch.cat([s["y_prev"], y_fg])]) * self.window
         s["e_prev"], s["y_prev"] = e_fg, y_fg
         e_spec, y_spec = torch.fft.rfft(frames)
-        pe, py = e_spec.real.square() + e_spec.imag.square(), y_spec.real.square() + y_spec.imag.square()
+        py = y_spec.real.square() + y_spec.imag.square()
+        if subtraction > 0.0:
+            e_spec = subtract_residual(e_spec, y_spec, py, s, subtraction)
+        pe = e_spec.real.square() + e_spec.imag.square()
         s["see"] = 0.6 * s["see"] + 0.4 * pe
         s["syy"] = 0.6 * s["syy"] + 0.4 * py
         s["sey"] = 0.95 * s["sey"] + 0.05 * pe * py
@@ -193,6 +222,7 @@ class LinearAEC(Processor):
         mic32, ref32 = mic.float().reshape(-1), ref.float().reshape(-1)
         suppression, floor_db = knobs["suppression"].reshape(-1), knobs["floor_db"].reshape(-1)
         reduction = knobs["noise_reduction_db"].reshape(-1)
+        subtraction = knobs["residual_subtraction"].reshape(-1)
         out = []
         # Inference mode: a block is some forty small tensor operations, where PyTorch's per-call bookkeeping, not
         # the arithmetic, is most of the time, and inference mode skips the most of it (the same numbers). The state
@@ -204,7 +234,7 @@ class LinearAEC(Processor):
                 floor = 10 ** (float(floor_db[k]) / 20)
                 noise_floor = 10 ** (-float(reduction[k]) / 20)
                 out.append(self._block(mic32[start : start + n], ref32[start : start + n], state,
-                                       float(suppression[k]), floor, noise_floor))
+                                       float(suppression[k]), floor, noise_floor, float(subtraction[k])))
         return torch.cat(out).to(mic.dtype).reshape(mic.shape)
 
     def forward(self, x, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:

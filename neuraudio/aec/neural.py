@@ -42,7 +42,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from neuraudio.aec.linear import LinearAEC
+from neuraudio.aec.linear import LinearAEC, subtract_residual
 from neuraudio.nn.d3 import D3Block
 from neuraudio.stream import spectral
 from neuraudio.stream.knobs import Knob
@@ -206,8 +206,11 @@ class DualMaskAEC(Processor):
     def __init__(self, sample_rate: int = 16000, hop: int = 160, partitions: int = 40, max_delay_ms: float = 250.0,
                  margin: int = 2, step: float = 1.0, channels: int = 24, growth: int = 12, blocks: int = 2,
                  layers: int = 4, stride: int = 2, complex_masks: bool = False, fine_channels: int = 0,
-                 noise_reduction_db: float = 60.0):
+                 noise_reduction_db: float = 60.0, residual_subtraction: float = 0.0):
         super().__init__(sample_rate, hop)
+        if not 0.0 <= residual_subtraction <= 1.0:
+            raise ValueError(f"residual_subtraction must be in 0..1, got {residual_subtraction}.")
+        self.residual_subtraction = float(residual_subtraction)
         self.knobs = {"noise_reduction_db": dataclasses.replace(type(self).knobs["noise_reduction_db"],
                                                                 default=float(noise_reduction_db))}
         self.linear = LinearAEC(sample_rate, hop, partitions, max_delay_ms, margin, step)
@@ -309,15 +312,38 @@ class DualMaskAEC(Processor):
                     knobs: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Output ``(batch, time)`` from the microphone and the linear stage's ``e`` and ``y`` (each ``(batch, time)``),
         all frames at once: what stepping block by block gives. ``knobs``: per-sample values (none: no limit)."""
-        spectra = stft(torch.stack([e, y, mic], dim=1), 2 * self.hop, self.hop, self.window)
+        spectra = self.subtract(stft(torch.stack([e, y, mic], dim=1), 2 * self.hop, self.hop, self.window))
         masks = self.limit_noise(self.net(self._features(spectra)), knobs or {}, mic.shape[0])
         return istft(self.masks_and_output(spectra, masks), 2 * self.hop, self.hop, self.window)
+
+    def subtract(self, spectra: torch.Tensor, stats: dict | None = None) -> torch.Tensor:
+        """``(batch, 3 or more, bins, frames)`` spectra (e, y, mic, ...) with ``E`` replaced by ``E - r w Y``
+        frame by frame (``aec-linear``'s step 3, :func:`neuraudio.aec.linear.subtract_residual`; ``r`` the
+        ``residual_subtraction`` setting, 0: unchanged). ``stats``: a stream's running statistics (``None``: from
+        zeros, as a whole signal starts)."""
+        if not self.residual_subtraction:
+            return spectra
+        if stats is None:
+            stats = self._residual_stats(spectra.shape[0], spectra.device)
+        with torch.no_grad():  # a function of the inputs alone
+            e, y = spectra[:, 0], spectra[:, 1]
+            py = y.real.square() + y.imag.square()
+            frames = [subtract_residual(e[..., t], y[..., t], py[..., t], stats, self.residual_subtraction)
+                      for t in range(spectra.shape[-1])]
+            e2 = torch.stack(frames, dim=-1) if frames else e
+        return torch.cat([e2[:, None], spectra[:, 1:]], dim=1)
+
+    def _residual_stats(self, batch: int, device) -> dict:
+        bins = self.hop + 1
+        return {"cross": torch.zeros(batch, bins, dtype=torch.complex64, device=device),
+                "y_power": torch.zeros(batch, bins, device=device)}
 
     def init_state(self, channels: int, max_samples: int, device) -> dict:
         return {"linear": [self.linear.init_state(1, max_samples, device) for _ in range(channels)],
                 "previous": torch.zeros(channels, 3, self.hop, device=device),
                 "tail": torch.zeros(channels, self.hop, device=device),
-                "net": self.net.init_cache(channels, device)}
+                "net": self.net.init_cache(channels, device),
+                "residual": self._residual_stats(channels, device)}
 
     def step(self, x, state: dict, knobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         mic, ref = x
@@ -325,7 +351,7 @@ class DualMaskAEC(Processor):
         mics, refs = mic.reshape(-1, length).float(), ref.reshape(-1, length).float()
         linear = [self.linear.linear_signals(m, r, s) for m, r, s in zip(mics, refs, state["linear"])]
         signals = torch.stack([torch.stack([e for e, _ in linear]), torch.stack([y for _, y in linear]), mics], dim=1)
-        spectra = self._spectra(signals, state["previous"])
+        spectra = self.subtract(self._spectra(signals, state["previous"]), state["residual"])
         state["previous"].copy_(signals[..., -self.hop:])
         masks = self.limit_noise(self.net.step(self._features(spectra), state["net"]), knobs, mics.shape[0])
         out, tail = self._overlap_add(self.masks_and_output(spectra, masks), state["tail"])
@@ -349,7 +375,7 @@ class DualMaskAEC(Processor):
             e, y = e.reshape(e.shape[0], -1).float(), y.reshape(y.shape[0], -1).float()
         n_fft, hop = 2 * self.hop, self.hop
         signals = [e, y, mic, target] + ([] if echoless is None else [echoless.reshape(mic.shape).float()])
-        spectra = stft(torch.stack(signals, dim=1), n_fft, hop, self.window)
+        spectra = self.subtract(stft(torch.stack(signals, dim=1), n_fft, hop, self.window))
         masks = self.net(self._features(spectra[:, :3]))
         estimate = self.masks_and_output(spectra[:, :3], masks)
         wave, clean = istft(estimate, n_fft, hop, self.window), istft(spectra[:, 3], n_fft, hop, self.window)
