@@ -62,8 +62,9 @@ BUILTIN = {
     "aec-linear": Entry(
         "aec-linear", "echo", "neuraudio.aec.linear:LinearAEC",
         {"sample_rate": 16000, "hop": 160, "partitions": 40, "max_delay_ms": 250.0, "margin": 2, "step": 1.0},
-        "linear echo canceller: GCC-PHAT bulk delay, two-path frequency-domain adaptive filter (400 ms), residual "
-        "echo suppressor; inputs mic and ref, 16 kHz, 10 ms latency (classical DSP, no weights)",
+        "linear echo canceller: GCC-PHAT bulk delay, two-path frequency-domain adaptive filter (400 ms), per-bin "
+        "residual echo subtraction and suppressor; inputs mic and ref, 16 kHz, 10 ms latency (classical DSP, no "
+        "weights)",
     ),
     "denoise-mmse": Entry(
         "denoise-mmse", "enhancement", "neuraudio.enhancement.mmse:LogMMSE",
