@@ -12,7 +12,7 @@ def test_chain_of_an_echo_canceller_and_a_denoiser_streams_and_adds_latencies():
     aec, denoiser = neuraudio.load("aec-linear"), neuraudio.load("denoise-mmse")
     chain = Chain([aec.config, denoiser.config])
     assert chain.inputs == {"mic": 1, "ref": 1} and chain.hop == 640 and chain.latency == 160 + 384
-    assert set(chain.knobs) == {"suppression", "floor_db", "noise_reduction_db", "reduction_db"}
+    assert set(chain.knobs) == {"suppression", "floor_db", "residual_subtraction", "noise_reduction_db", "reduction_db"}
     gen = torch.Generator().manual_seed(0)
     mic, ref = 0.1 * torch.randn(1, 8000, generator=gen), 0.1 * torch.randn(1, 8000, generator=gen)
     # each part sees the previous one's output as a live chain would: the canceller's stream, delayed by its latency
