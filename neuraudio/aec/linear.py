@@ -1,6 +1,6 @@
 """Linear acoustic echo canceller: bulk-delay tracking, a two-path partitioned-block frequency-domain adaptive
-filter, a per-bin residual echo subtraction and a residual echo suppressor. Inputs ``mic`` and ``ref`` (what the loudspeaker was sent), 16 kHz,
-10 ms blocks.
+filter, a per-bin residual echo subtraction and a residual echo suppressor. Inputs ``mic`` and ``ref`` (what the
+loudspeaker was sent), 16 kHz, 10 ms blocks.
 
 Per block of ``N = hop`` samples:
 
@@ -51,12 +51,10 @@ RESIDUAL_SMOOTHING = 0.95  # step 3: weight of the past frames in E conj(Y) and 
 
 def subtract_residual(e_spec: torch.Tensor, y_spec: torch.Tensor, y_power: torch.Tensor, stats: dict,
                       amount: float = 1.0) -> torch.Tensor:
-    """Step 3 (module docstring) for one frame: ``E - amount w Y`` per bin, ``w = <E conj(Y)> / <|Y|^2>`` averaged over the past
-    frames (exponentially, :data:`RESIDUAL_SMOOTHING`; causal: this frame updates ``stats`` after its own ``w``).
-    The residual echo that is still a multiple of the echo estimate in a bin (a filter that lags a drifting clock or
-    a moving path, or mis-adapted in noise) goes; the near end, uncorrelated with ``Y``, averages out of ``w``.
-    ``stats``: ``"cross"`` (complex) and ``"y_power"`` shaped as a frame's bins, zeros at first, updated in place
-    of the dict's entries. Any leading shape (channels, batch)."""
+    """Step 3 (module docstring) for one frame: ``E - amount w Y`` per bin, ``w = <E conj(Y)> / <|Y|^2>`` averaged
+    over the past frames (exponentially, :data:`RESIDUAL_SMOOTHING`; causal: this frame updates ``stats`` after its
+    own ``w``). ``stats``: ``"cross"`` (complex) and ``"y_power"`` shaped as a frame's bins, zeros at first; the
+    dict's entries are replaced. Any leading shape (channels, batch)."""
     w = stats["cross"] / (stats["y_power"] + 1e-12)
     stats["cross"] = RESIDUAL_SMOOTHING * stats["cross"] + (1 - RESIDUAL_SMOOTHING) * e_spec * y_spec.conj()
     stats["y_power"] = RESIDUAL_SMOOTHING * stats["y_power"] + (1 - RESIDUAL_SMOOTHING) * y_power

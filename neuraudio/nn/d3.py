@@ -43,20 +43,21 @@ class MultiDilatedConv(nn.Module):
         parameters; the same numbers as the groups' own convolutions to rounding."""
         if len(self.convs) == 1:
             return self.convs[0](padded)
-        pad = max(conv.dilation[0] * (conv.kernel_size[0] // 2) for conv in self.convs)
-        weight = torch.cat([torch.einsum("oimt,mk->oikt", conv.weight, self._placement(conv, pad))
-                            for conv in self.convs])
-        bias = torch.cat([conv.bias for conv in self.convs])
-        first = self.convs[0]
-        return nn.functional.conv2d(padded, weight, bias, padding=(pad, 0), dilation=(1, first.dilation[1]))
+        weight, bias, pad = self._widest_kernel()
+        return nn.functional.conv2d(padded, weight, bias, padding=(pad, 0), dilation=(1, self.convs[0].dilation[1]))
 
-    @staticmethod
-    def _placement(conv: nn.Conv2d, pad: int) -> torch.Tensor:
-        """``(kernel, 2 pad + 1)``: where each frequency tap of ``conv`` sits in the widest kernel (one-hot rows)."""
-        kf, d = conv.kernel_size[0], conv.dilation[0]
-        rows = torch.zeros(kf, 2 * pad + 1, dtype=conv.weight.dtype, device=conv.weight.device)
-        rows[torch.arange(kf), pad + (torch.arange(kf) - kf // 2) * d] = 1
-        return rows
+    def _widest_kernel(self) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Every group's weights ``(out, in, 2 pad + 1, time taps)`` in one kernel over the widest dilation's span
+        (tap ``m`` of a group with dilation ``d`` at ``pad + (m - kernel // 2) d``, zeros elsewhere), its bias and
+        ``pad``; differentiable in the parameters."""
+        pad = max(conv.dilation[0] * (conv.kernel_size[0] // 2) for conv in self.convs)
+        parts = []
+        for conv in self.convs:
+            kf, d = conv.kernel_size[0], conv.dilation[0]
+            place = torch.zeros(kf, 2 * pad + 1, dtype=conv.weight.dtype, device=conv.weight.device)
+            place[torch.arange(kf), pad + (torch.arange(kf) - kf // 2) * d] = 1  # one-hot rows: where each tap sits
+            parts.append(torch.einsum("oimt,mk->oikt", conv.weight, place))
+        return torch.cat(parts), torch.cat([conv.bias for conv in self.convs]), pad
 
     def step(self, padded: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` for the few frames of a streaming step, as one 1-D convolution over bins: the time taps
@@ -98,19 +99,11 @@ class MultiDilatedConv(nn.Module):
         cached = getattr(self, "_step_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        with torch.no_grad():
-            pad = max(conv.dilation[0] * (conv.kernel_size[0] // 2) for conv in self.convs)
-            c, kt = self.convs[0].in_channels, self.convs[0].kernel_size[1]
-            rows = sum(conv.out_channels for conv in self.convs)
-            weight = torch.zeros(rows, c, kt, 2 * pad + 1, device=device, dtype=dtype)
-            row = 0
-            for conv in self.convs:
-                o, kf, d = conv.out_channels, conv.kernel_size[0], conv.dilation[0]
-                for m in range(kf):  # tap m of this group sits (m - kf // 2) dilations from the centre
-                    weight[row : row + o, :, :, pad + (m - kf // 2) * d] = conv.weight[:, :, m, :].to(dtype)
-                row += o
-            bias = torch.cat([conv.bias for conv in self.convs]).to(device, dtype)
-            built = (weight.reshape(rows, c * kt, 2 * pad + 1), bias, pad)
+        with torch.no_grad():  # the widest kernel with the time taps folded into the input channels
+            weight, bias, pad = self._widest_kernel()
+            rows, c, span, kt = weight.shape
+            weight = weight.permute(0, 1, 3, 2).reshape(rows, c * kt, span).to(device, dtype)
+            built = (weight, bias.to(device, dtype), pad)
         self._step_cache = (key, built)
         return built
 
